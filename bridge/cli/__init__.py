@@ -1,0 +1,1 @@
+"""Front doors: command lines that wire a source to sinks."""

@@ -1,0 +1,311 @@
+"""``sflowtool``: a drop-in for sflowtool 6.11's command line and text outputs.
+
+Reads sFlow from a UDP port (default 6343) or a pcap file (``-r``) and prints it
+as sflowtool does: the default text, ``-g``, ``-l``, ``-L``, ``-j``, ``-J``, ``-H``.
+"""
+
+from __future__ import annotations
+
+import getopt
+import os
+import sys
+from collections.abc import Iterable
+from typing import BinaryIO, Protocol
+
+from bridge import __version__
+from bridge.net.pcapfile import Notice, PcapError, PcapReader
+from bridge.output.clf import CommonLogSink
+from bridge.output.json_output import JsonSink
+from bridge.output.lines import CustomLineSink, LineSink
+from bridge.output.text import GrepSink, TextSink
+from bridge.sflow import DecodeError, decode
+
+SHORT_OPTS = "ljJgtTMHxesSD46Akh?zL:p:r:R:P:c:d:N:f:v:V:b:"
+LONG_OPTS = {
+    "line": "l", "json": "j", "json-indented": "J", "grep": "g", "write-pcap": "t",
+    "write-pcap-discards": "T", "write-pcap-datagrams": "M", "common-logfile": "H",
+    "redact-payload": "x", "netflow-peer-as": "e", "no-scaling": "s", "netflow-spoof-source": "S",
+    "allow-dns": "D", "listen-v4-only": "4", "listen-v6-only": "6", "listen-v4-v6": "A",
+    "keep-going-on-error": "k", "help": "h", "usage": "?", "version": "z",
+    "fields=": "L", "port=": "p", "read-pcap=": "r", "read-pcap-sampling=": "R",
+    "read-pcap-playback=": "P", "netflow-collector=": "c", "netflow-udp-dport=": "d",
+    "netflow-version=": "N", "forwarding-target=": "f", "include-vlans=": "v", "exclude-vlans=": "V",
+    "listen-address=": "b",
+}  # fmt: skip
+
+# options that later work adds; until then they are refused rather than ignored
+NOT_YET = {
+    "t": "pcap output of packet samples",
+    "T": "pcap output of discard samples",
+    "M": "pcap output of whole datagrams",
+    "f": "forwarding",
+    "c": "NetFlow export",
+    "d": "NetFlow export",
+    "N": "NetFlow export",
+    "e": "NetFlow export",
+    "s": "NetFlow export",
+    "S": "NetFlow export",
+    "R": "encoding sFlow from a packet capture",
+    "P": "replay",
+    "V": "VLAN filters",
+    "v": "VLAN filters",
+    "x": "payload removal",
+    "D": "DNS names for forwarding and NetFlow targets",
+}
+
+USAGE = """Copyright (c) InMon Corporation 2000-2019 ALL RIGHTS RESERVED
+This software provided with NO WARRANTY WHATSOEVER
+
+Usage: {cmd} [-p port]
+
+{cmd} version: 6.11
+
+usage:
+   -h | -?            -  this help message
+
+general:
+   -k                 -  keep going on non-signal errors rather than aborting
+   -D                 -  allow hosts to be referenced by DNS name
+
+forwarding:
+   -f host/port       -  forward sflow to IP (or hostname if -D added)
+                      -   ...repeat for multiple collectors
+
+text output:
+   -l                 -  output in line-by-line CSV format
+   -L <fields>        -  output selected fields in line-by-line CSV format
+                      -    e.g. -L srcIP,dstIP
+   -g                 -  output in 'grep-friendly' format
+   -j                 -  output in JSON format (compact)
+   -J                 -  output in JSON format (pretty-print)
+   -H                 -  output HTTP common log file format
+
+tcpdump output:
+   -t                 -  output packet samples in binary tcpdump(1) format
+   -T                 -  output discard samples in binary tcpdump(1) format
+   -M                 -  output whole datagrams in binary tcpdump(1) format
+
+tcpdump input:
+   -r file            -  read binary tcpdump(1) format
+   -R N               -  encode 1:N sFlow from raw tcpdump(1) file
+   -P playback        -  0.1=slow, 1=normal, 100=max
+   -x                 -  remove all IPV4 content
+
+NetFlow output:
+   -c host            -  netflow collector IP (or hostname if -D added)
+   -d port            -  netflow collector UDP port
+   -e                 -  netflow collector peer_as (default = origin_as)
+   -s                 -  disable scaling of netflow output by sampling rate
+   -S                 -  spoof source of netflow packets to input agent IP
+   -N version         -  netflow version, 5 or 9 (default 5)
+
+Filters:
+   -V <vlans>         -  include vlans (e.g. -V 0-20,4091)
+   -v <vlans>         -  exclude vlans
+   -4                 -  listen on IPv4 socket only
+   -6                 -  listen on IPv6 socket only
+   -A                 -  listen on both IPv4 and IPv6 sockets
+   -b <address>       -  listen on selected address only
+                         (must match address family selected by -4 / -6)
+
+=============== Advanced Tools ===========================================
+| sFlow-RT (real time)  - https://sflow-rt.com                           |
+| sFlowTrend (FREE)     - https://inmon.com/products/sFlowTrend.php      |
+| Traffic Sentinel      - https://inmon.com/products/trafficsentinel.php |
+==========================================================================
+"""
+
+
+class Sink(Protocol):
+    def render(self, dg: object) -> tuple[str, str]: ...
+
+
+class Config:
+    def __init__(self) -> None:
+        self.port = 6343
+        self.read_file: str | None = None
+        self.sink: Sink = TextSink()
+        self.listen4 = False
+        self.listen6 = True
+        self.controlled = False
+        self.address: str | None = None
+        self.keep_going = False
+
+
+class UsageError(Exception):
+    pass
+
+
+def _atoi(text: str) -> int:
+    digits = ""
+    t = text.strip()
+    sign = -1 if t.startswith("-") else 1
+    t = t.lstrip("+-")
+    for ch in t:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return sign * int(digits) if digits else 0
+
+
+def parse_args(argv: list[str]) -> Config:
+    # the legacy "+v" and "+4" spellings
+    args = []
+    for a in argv:
+        if a.startswith("+v"):
+            a = "-V" + a[2:]
+        elif a.startswith("+4"):
+            a = "-A" + a[2:]
+        args.append(a)
+    try:
+        opts, rest = getopt.gnu_getopt(args, SHORT_OPTS, list(LONG_OPTS))
+    except getopt.GetoptError as exc:
+        raise UsageError(str(exc)) from None
+    cfg = Config()
+    for opt, val in opts:
+        o = opt[1:] if not opt.startswith("--") else LONG_OPTS.get(opt[2:]) or LONG_OPTS[opt[2:] + "="]
+        if o in NOT_YET:
+            raise UsageError(f"option -{o} ({NOT_YET[o]}) is not available in this version of sflow-bridge")
+        if o == "p":
+            cfg.port = _atoi(val)
+        elif o == "l":
+            cfg.sink = LineSink()
+        elif o == "g":
+            cfg.sink = GrepSink()
+        elif o == "j":
+            cfg.sink = JsonSink(indent=False)
+        elif o == "J":
+            cfg.sink = JsonSink(indent=True)
+        elif o == "H":
+            cfg.sink = CommonLogSink()
+        elif o == "L":
+            fields = [f for f in val.replace(",", " ").split(" ") if f]
+            cfg.sink = CustomLineSink(fields)
+        elif o == "r":
+            cfg.read_file = val
+        elif o == "4":
+            cfg.controlled, cfg.listen4, cfg.listen6 = True, True, False
+        elif o == "6":
+            cfg.controlled, cfg.listen4, cfg.listen6 = True, False, True
+        elif o == "A":
+            cfg.controlled, cfg.listen4, cfg.listen6 = True, True, True
+        elif o == "b":
+            cfg.controlled = True
+            cfg.address = val
+        elif o == "k":
+            cfg.keep_going = True
+        elif o == "z":
+            raise _Exit("6.11\n", 0)
+        elif o in ("h", "?"):
+            raise _Exit(USAGE.format(cmd=os.path.basename(sys.argv[0]) or "sflowtool"), 0)
+    if rest:
+        raise UsageError(f"unexpected argument '{rest[0]}'")
+    return cfg
+
+
+class _Exit(Exception):
+    def __init__(self, text: str, code: int) -> None:
+        self.text = text
+        self.code = code
+
+
+class Printer:
+    """Writes each datagram's output at once and flushes, so pipes see it promptly."""
+
+    def __init__(self, sink: Sink, out: BinaryIO, err: BinaryIO) -> None:
+        self.sink = sink
+        self.out = out
+        self.err = err
+
+    def datagram(self, data: bytes, **meta: object) -> None:
+        error = None
+        try:
+            dg = decode(data, **meta)  # type: ignore[arg-type]
+        except DecodeError as exc:
+            dg = exc.datagram
+            error = exc
+        out, err = self.sink.render(dg)
+        if error is not None:
+            err = f"{error.message}caught exception: {error.kind}\n{err}"
+        if out:
+            self.out.write(out.encode("latin-1"))
+            self.out.flush()
+        if err:
+            self.error(err)
+
+    def error(self, text: str) -> None:
+        self.err.write(text.encode("latin-1", "replace"))
+        self.err.flush()
+
+
+def run_file(cfg: Config, printer: Printer) -> int:
+    name = cfg.read_file or "-"
+    stream: BinaryIO
+    if name == "-":
+        stream = sys.stdin.buffer
+    else:
+        try:
+            stream = open(name, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            printer.error(f"cannot open {name} : {exc.strerror}\n")
+            return 255
+    try:
+        reader = PcapReader(stream, name)
+        printer.error(reader.banner)
+        for item in reader:
+            if isinstance(item, Notice):
+                printer.error(item.message)
+            else:
+                printer.datagram(item.data, pcap_time=item.ts_sec, pcap_time_us=item.ts_usec)
+    except PcapError as exc:
+        # with -L, sflowtool's failed hsearch() lookups leave errno at ESRCH
+        missed = getattr(printer.sink, "missed", False)
+        printer.error(exc.text("No such process" if missed else "Success"))
+        return exc.exit_code
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    return 0
+
+
+def run_udp(cfg: Config, printer: Printer) -> int:
+    from bridge.net.udp import open_listeners, receive
+
+    socks = open_listeners(cfg.port, cfg.listen4, cfg.listen6, cfg.controlled, cfg.address, printer.error)
+    if not socks:
+        printer.error("unable to open UDP read socket\n")
+        return 249
+    for arrival in receive(socks):
+        printer.datagram(arrival.data, source_ip=arrival.source, read_time=arrival.sec, read_time_us=arrival.usec)
+    return 0
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = sys.stdout.buffer
+    err = sys.stderr.buffer
+    try:
+        cfg = parse_args(args)
+    except _Exit as ex:
+        err.write(ex.text.encode())  # sflowtool prints help and version on stderr
+        return ex.code
+    except UsageError as exc:
+        err.write(f"sflowtool: {exc}\nTry 'sflowtool -h' for the list of options.\n".encode())
+        return 2
+    printer = Printer(cfg.sink, out, err)
+    try:
+        if cfg.read_file is not None:
+            return run_file(cfg, printer)
+        return run_udp(cfg, printer)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # the reader went away (| head): stop quietly, as a C program killed by SIGPIPE does
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        finally:
+            return 141
+
+
+if __name__ == "__main__":
+    sys.exit(main())

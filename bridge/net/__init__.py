@@ -1,0 +1,1 @@
+"""Sources and network services: pcap files, UDP sockets, the demo agent."""

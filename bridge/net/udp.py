@@ -1,0 +1,112 @@
+"""Receiving sFlow over UDP, IPv4 and IPv6, with sflowtool's socket choices.
+
+By default one IPv6 socket, which on Linux also receives IPv4 (as mapped
+addresses); ``-4`` an IPv4 socket only, ``-6`` IPv6 only, ``-A`` both, ``-b ADDRESS``
+a chosen address. The receive buffer is raised to 2 MB, with a warning when the
+kernel grants less, because bursts of sFlow are lost in the socket otherwise.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import selectors
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+RCVBUF = 2_000_000
+MAX_DATAGRAM = 65536
+
+
+@dataclass(slots=True)
+class Arrival:
+    data: bytes
+    source: str  # sender address, IPv4-mapped IPv6 shown as IPv4
+    sec: int
+    usec: int
+
+
+def _request_buffer(sock: socket.socket, descr: str, warn: Callable[[str], None]) -> None:
+    current = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    if current > RCVBUF:
+        warn(f"requestSocketBuffer({descr}): already have {current}\n")
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+    except OSError as exc:
+        warn(f"requestSocketBuffer({descr}): setsockopt(req={RCVBUF}) failed: {exc.strerror}\n")
+    got = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    if got < RCVBUF:
+        warn(f"requestSocketBuffer({descr}): requested {RCVBUF}, but only got {got}\n")
+
+
+def open_socket(family: int, address: str | None, port: int, warn: Callable[[str], None]) -> socket.socket | None:
+    """openInputUDPSocket / openInputUDP6Socket: None (after a message) when it fails."""
+    v6 = family == socket.AF_INET6
+    if address is not None:
+        try:
+            packed = socket.inet_pton(family, address)
+        except OSError:
+            warn(f"could not parse '{address}' as an IPv{6 if v6 else 4} address\n")
+            return None
+        host = socket.inet_ntop(family, packed)
+    else:
+        host = "::" if v6 else "0.0.0.0"
+    sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    sock.setblocking(False)
+    _request_buffer(sock, "sflow/v6 in" if v6 else "sflow/v4 in", warn)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        warn(f"v{6 if v6 else 4} bind() failed, port = {port} : {exc.strerror}\n")
+        sock.close()
+        return None
+    return sock
+
+
+def open_listeners(
+    port: int, listen4: bool, listen6: bool, controlled: bool, address: str | None, warn: Callable[[str], None]
+) -> list[socket.socket]:
+    socks = []
+    s6 = open_socket(socket.AF_INET6, address, port, warn) if listen6 else None
+    if s6 is not None:
+        socks.append(s6)
+    if listen4 or (s6 is None and not controlled):
+        s4 = open_socket(socket.AF_INET, address, port, warn)
+        if s4 is not None:
+            socks.append(s4)
+    return socks
+
+
+def source_text(addr: str) -> str:
+    ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    if ip.version == 6:
+        mapped = ip.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        if ip.packed[:12] == bytes(12):  # IPv4-compatible, as sflowtool also unwraps
+            return str(ipaddress.IPv4Address(ip.packed[12:]))
+        h = ip.packed.hex()
+        return ":".join(h[i : i + 4] for i in range(0, 32, 4))
+    return str(ip)
+
+
+def receive(socks: list[socket.socket], stop: Callable[[], bool] | None = None) -> Iterator[Arrival]:
+    """Yields datagrams as they arrive, draining each socket before waiting again."""
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ)
+    try:
+        while stop is None or not stop():
+            for key, _ in sel.select(timeout=0.1):
+                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                while True:
+                    try:
+                        data, peer = sock.recvfrom(MAX_DATAGRAM)
+                    except BlockingIOError:
+                        break
+                    now = time.time_ns() // 1000
+                    yield Arrival(data, source_text(peer[0]), now // 1_000_000, now % 1_000_000)
+    finally:
+        sel.close()

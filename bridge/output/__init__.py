@@ -1,0 +1,1 @@
+"""Output sinks: each turns decoded datagrams into one of sflowtool's formats."""

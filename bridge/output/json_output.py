@@ -1,0 +1,87 @@
+"""sflowtool's JSON output: ``-j`` one object per line, ``-J`` indented.
+
+Every value is a JSON string and nothing is escaped, exactly as sflowtool prints
+it; a datagram that fails to decode is closed with a single ``}`` whatever was open.
+"""
+
+from __future__ import annotations
+
+from bridge.output.timefmt import iso_local
+from bridge.sflow import events as E
+from bridge.sflow.datagram import Datagram
+
+
+class JsonSink:
+    def __init__(self, indent: bool = False) -> None:
+        self.indent = indent
+        self.list_start = False  # sflowtool keeps this flag across datagrams
+
+    def render(self, dg: Datagram) -> tuple[str, str]:
+        out: list[str] = []
+        add = out.append
+        indent = self.indent
+        depth = 0
+        first = True  # the datagram object itself gets no comma
+        list_start = self.list_start
+
+        def nl() -> None:
+            if indent:
+                add("\n" + " " * depth)
+
+        def open_(name: str | None, bracket: str) -> None:
+            nonlocal first, depth, list_start
+            if first:
+                first = False
+            elif not list_start:
+                add(",")
+                nl()
+            if name:
+                add(f'"{name}":')
+            add(bracket)
+            depth += 1
+            list_start = True
+
+        def close(bracket: str) -> None:
+            nonlocal depth, list_start
+            depth -= 1
+            nl()
+            add(bracket)
+            list_start = False
+
+        def field(name: str, value: str) -> None:
+            nonlocal list_start
+            if not list_start:
+                add(",")
+            else:
+                list_start = False
+            nl()
+            add(f'"{name}":"{value}"')
+
+        open_(None, "{")
+        for k, v in dg.events:
+            if k.__class__ is str:
+                field(k, v)
+            elif k == E.OBJ:
+                open_(v, "{")
+            elif k == E.OBJ_END:
+                close("}")
+            elif k == E.ARR:
+                open_(v, "[")
+            elif k == E.ARR_END:
+                close("]")
+            elif k == E.TIME:
+                field(v[0], iso_local(v[1]))
+            elif k == E.JSON_FIELD:
+                field(v[0], v[1])
+            elif k == E.JSON_ITEM:
+                if v == ",":
+                    add(",")
+                else:
+                    nl()
+                    add(f'"{v}" ')
+        close("}")
+        add("\n")
+        if indent:
+            add("\n")
+        self.list_start = list_start
+        return "".join(out), ""

@@ -1,0 +1,1 @@
+"""Decoding of sampled packet headers."""

@@ -1,0 +1,227 @@
+"""The rudimentary decode of sampled packet headers that sflowtool prints.
+
+Ethernet with any depth of 802.1Q/802.1ad tags, 802.3 length + LLC/SNAP, 802.11
+MAC headers, IPv4 (options skipped, fragments stop), IPv6 (hop-by-hop, routing,
+fragment, AH and destination-options headers skipped as sflowtool does), then the
+TCP/UDP ports and ICMP type/code. Field names and every quirk follow sflowtool
+6.11; the header is read in place inside the datagram buffer, so peeking past the
+end of a short header sees the datagram's next bytes just as sflowtool does.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from bridge.sflow.reader import Decoder, Sample, fmt_ip6
+
+_VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
+_IP6_EXT = frozenset((0, 43, 44, 51, 60))
+_IPV4 = struct.Struct(">BBHHHBBH4s4s")
+
+
+def decode_link_layer(d: Decoder, s: Sample) -> None:
+    buf = d.buf
+    start = s.header_off
+    end = start + s.header_len
+    ptr = start
+    s.got_ipv4 = False
+    s.got_ipv6 = False
+    if end - ptr < 14:
+        return
+    d.f("dstMAC", buf[ptr : ptr + 6].hex())
+    s.eth_dst = buf[ptr : ptr + 6]
+    d.f("srcMAC", buf[ptr + 6 : ptr + 12].hex())
+    s.eth_src = buf[ptr + 6 : ptr + 12]
+    ptr += 12
+    type_len = (buf[ptr] << 8) | buf[ptr + 1]
+    ptr += 2
+    depth = 0
+    while type_len in _VLAN_TPIDS:
+        if end - ptr < 4:
+            return
+        tci = (buf[ptr] << 8) | buf[ptr + 1]
+        vlan = tci & 0x0FFF
+        ptr += 2
+        if depth == 0:
+            d.f("decodedVLAN", str(vlan))
+            d.f("decodedPriority", str(tci >> 13))
+        else:
+            d.f(f"decodedVLAN.{depth}", str(vlan))
+            d.f(f"decodedPriority.{depth}", str(tci >> 13))
+        s.in_vlan = vlan
+        type_len = (buf[ptr] << 8) | buf[ptr + 1]
+        ptr += 2
+        depth += 1
+
+    if end - start < 20:
+        return
+    if type_len in (0x0200, 0x0201, 0x0600):
+        # IPX: nothing decoded
+        ipx_len = (buf[ptr + 2] << 8) | buf[ptr + 3]
+        if buf[ptr] == 0xFF and buf[ptr + 1] == 0xFF and 30 <= ipx_len <= 30 + 546:
+            return
+    if type_len <= 1500:
+        # 802.3 length field, then 802.2 LLC
+        if buf[ptr] == 0xAA and buf[ptr + 1] == 0xAA and buf[ptr + 2] == 0x03:
+            ptr += 3
+            if buf[ptr] or buf[ptr + 1] or buf[ptr + 2]:
+                d.f("VSNAP_OUI", buf[ptr : ptr + 3].hex("-").upper())
+                return
+            ptr += 3
+            type_len = (buf[ptr] << 8) | buf[ptr + 1]
+            ptr += 2
+        elif buf[ptr] == 0x06 and buf[ptr + 1] == 0x06 and (buf[ptr + 2] & 0x01):
+            ptr += 3
+            type_len = 0x0800
+        else:
+            return
+
+    s.eth_type = type_len
+    d.f("ethernet_type", str(type_len))
+    if type_len == 0x0800:
+        if end - ptr < 20:
+            return
+        b0 = buf[ptr]
+        if (b0 >> 4) != 4 or (b0 & 15) < 5:
+            return
+        s.got_ipv4 = True
+        s.offset_to_ipv4 = ptr - start
+    if type_len == 0x86DD:
+        if (buf[ptr] >> 4) != 6:
+            return
+        s.got_ipv6 = True
+        s.offset_to_ipv6 = ptr - start
+
+
+def decode_80211_mac(d: Decoder, s: Sample) -> None:
+    buf = d.buf
+    ptr = s.header_off
+    s.got_ipv4 = False
+    s.got_ipv6 = False
+    if s.header_len < 24:
+        return
+    fc = (buf[ptr + 1] << 8) | buf[ptr]
+    control = (fc >> 2) & 3
+    to_ds = (fc >> 8) & 1
+    from_ds = (fc >> 9) & 1
+    ptr += 4
+    if control != 2:  # only data frames carry addresses sflowtool reports
+        return
+    addr1, addr2, addr3 = ptr, ptr + 6, ptr + 12
+    ptr += 20  # three addresses and the sequence control
+    if to_ds:
+        dst = addr3
+        if from_ds:
+            src = ptr  # the fourth address: wireless bridge
+        else:
+            src = addr2
+    else:
+        dst = addr1
+        src = addr3 if from_ds else addr2
+    d.f("srcMAC", buf[src : src + 6].hex())
+    s.eth_src = buf[src : src + 6]
+    d.f("dstMAC", buf[dst : dst + 6].hex())
+    s.eth_dst = buf[src : src + 6]  # sflowtool copies the source MAC here; -l shows it
+    d.f("txMAC", buf[addr2 : addr2 + 6].hex())
+    d.f("rxMAC", buf[addr1 : addr1 + 6].hex())
+
+
+def decode_ip_layer4(d: Decoder, s: Sample, ptr: int) -> None:
+    buf = d.buf
+    hdr = s.header_off
+    end = hdr + s.header_len
+    if ptr > end - 8:
+        return
+    proto = s.ip_protocol
+    if proto == 1:
+        d.f("ICMPType", str(buf[ptr]))
+        d.f("ICMPCode", str(buf[ptr + 1]))
+        s.sport = buf[ptr]
+        s.dport = buf[ptr + 1]
+        s.offset_to_payload = ptr + 2 - hdr
+    elif proto == 6:
+        s.sport = (buf[ptr] << 8) | buf[ptr + 1]
+        s.dport = (buf[ptr + 2] << 8) | buf[ptr + 3]
+        s.tcp_flags = buf[ptr + 13]
+        d.f("TCPSrcPort", str(s.sport))
+        d.f("TCPDstPort", str(s.dport))
+        d.f("TCPFlags", str(s.tcp_flags))
+        s.offset_to_payload = ptr + (buf[ptr + 12] >> 4) * 4 - hdr
+    elif proto == 17:
+        s.sport = (buf[ptr] << 8) | buf[ptr + 1]
+        s.dport = (buf[ptr + 2] << 8) | buf[ptr + 3]
+        s.udp_pdu_len = (buf[ptr + 4] << 8) | buf[ptr + 5]
+        d.f("UDPSrcPort", str(s.sport))
+        d.f("UDPDstPort", str(s.dport))
+        d.f("UDPBytes", str(s.udp_pdu_len))
+        s.offset_to_payload = ptr + 8 - hdr
+    else:
+        s.offset_to_payload = ptr - hdr
+
+
+def decode_ipv4(d: Decoder, s: Sample) -> None:
+    if not s.got_ipv4:
+        return
+    buf = d.buf
+    end = s.header_off + s.header_len
+    ptr = s.header_off + s.offset_to_ipv4
+    if end - ptr < 20:
+        return
+    vhl, tos, tot_len, _, frag, ttl, proto, _, src, dst = _IPV4.unpack_from(buf, ptr)
+    s.ipsrc = socket.inet_ntoa(src)
+    s.ipdst = socket.inet_ntoa(dst)
+    s.ip_protocol = proto
+    s.ip_tos = tos
+    s.ip_ttl = ttl
+    d.f("ip.tot_len", str(tot_len))
+    d.f("srcIP", s.ipsrc)
+    d.f("dstIP", s.ipdst)
+    d.f("IPProtocol", str(proto))
+    d.f("IPTOS", str(tos))
+    d.f("IPTTL", str(ttl))
+    # sflowtool prints the identification without ntohs(): these are the bytes read little-endian
+    d.f("IPID", str(buf[ptr + 4] | (buf[ptr + 5] << 8)))
+    s.ip_fragment_offset = frag & 0x1FFF
+    if s.ip_fragment_offset:
+        d.f("IPFragmentOffset", str(s.ip_fragment_offset))
+        return
+    header_bytes = (vhl & 0x0F) * 4
+    if end - ptr < header_bytes:
+        return
+    decode_ip_layer4(d, s, ptr + header_bytes)
+
+
+def decode_ipv6(d: Decoder, s: Sample) -> None:
+    buf = d.buf
+    end = s.header_off + s.header_len
+    ptr = s.header_off + s.offset_to_ipv6
+    if end - ptr < 40 or not s.got_ipv6:
+        return
+    version = buf[ptr] >> 4
+    if version != 6:
+        d.log(f"header decode error: unexpected IP version: {version}\n")
+        return
+    s.ip_tos = ((buf[ptr] & 15) << 4) | (buf[ptr + 1] >> 4)
+    d.f("IPTOS", str(s.ip_tos))
+    s.flow_label = ((buf[ptr + 1] & 15) << 16) | (buf[ptr + 2] << 8) | buf[ptr + 3]
+    d.f("IP6_label", "0x%x" % s.flow_label)
+    payload_len = (buf[ptr + 4] << 8) | buf[ptr + 5]
+    d.f("IPV6_payloadLen", str(payload_len) if payload_len else "<jumbo>")
+    next_header = buf[ptr + 6]
+    s.ip_ttl = buf[ptr + 7]
+    d.f("IPTTL", str(s.ip_ttl))
+    s.ipsrc = fmt_ip6(buf[ptr + 8 : ptr + 24])
+    d.f("srcIP6", s.ipsrc)
+    s.ipdst = fmt_ip6(buf[ptr + 24 : ptr + 40])
+    d.f("dstIP6", s.ipdst)
+    ptr += 40
+    while next_header in _IP6_EXT:
+        d.f("IP6HeaderExtension", str(next_header))
+        next_header = buf[ptr]
+        ptr += 8 * (buf[ptr + 1] + 1)  # AH counts 4-byte units: sflowtool gets it wrong, as here
+        if ptr > end:
+            return
+    s.ip_protocol = next_header
+    d.f("IPProtocol", str(next_header))
+    decode_ip_layer4(d, s, ptr)

@@ -1,0 +1,35 @@
+"""The field log a decoded datagram carries.
+
+A decoded datagram keeps, in sflowtool's order, every field sflowtool would print.
+An ordinary field is the pair ``(name, value)`` with both as ``str``; everything
+else is ``(code, payload)`` with one of the integer codes below. Output sinks walk
+this list; none of them decodes anything.
+"""
+
+from typing import Any, Final
+
+LOG: Final = 0  # free text printed only by the text and -g outputs (payload: str with "\n")
+CTX: Final = 1  # -g line context changed (payload: (agent, subId, seq, dsClass, dsIndex, sampleTag, elementTag))
+OBJ: Final = 2  # JSON object opens (payload: name or None)
+OBJ_END: Final = 3
+ARR: Final = 4  # JSON array opens (payload: name)
+ARR_END: Final = 5
+JSON_FIELD: Final = 6  # field that only the JSON output shows (payload: (name, value))
+FLAT_FIELD: Final = 7  # field that every output but JSON shows (payload: (name, value))
+JSON_ITEM: Final = 8  # bare JSON array item of the host adaptors MAC list (payload: the MAC, or "," between items)
+SCOPE: Final = 9  # -L field scope changes (payload: SCOPE_DATAGRAM or SCOPE_SAMPLE)
+TIME: Final = 10  # field whose value is a local time (payload: (name, unix seconds))
+DONE: Final = 11  # a sample finished (payload: (kind, Sample)); drives -l, -L, -H and pcap lines
+
+SCOPE_NONE: Final = 0
+SCOPE_DATAGRAM: Final = 1
+SCOPE_SAMPLE: Final = 2
+
+# kinds carried by DONE
+DONE_FLOW: Final = "flow"  # sFlow v5 flow sample
+DONE_FLOW_V2V4: Final = "flow_v2v4"
+DONE_COUNTERS: Final = "counters"
+DONE_DISCARD: Final = "discard"
+DONE_RT: Final = "rt"  # rtmetric / rtflow: -L writes its line here
+
+Event = tuple[Any, Any]
