@@ -12,7 +12,6 @@ import sys
 from collections.abc import Iterable
 from typing import BinaryIO, Protocol
 
-from bridge import __version__
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.output.clf import CommonLogSink
 from bridge.output.json_output import JsonSink
@@ -238,11 +237,11 @@ class Printer:
         self.err.flush()
 
 
-def run_file(cfg: Config, printer: Printer) -> int:
+def run_file(cfg: Config, printer: Printer, stdin: BinaryIO) -> int:
     name = cfg.read_file or "-"
     stream: BinaryIO
     if name == "-":
-        stream = sys.stdin.buffer
+        stream = stdin
     else:
         try:
             stream = open(name, "rb")  # noqa: SIM115 - closed below
@@ -263,7 +262,7 @@ def run_file(cfg: Config, printer: Printer) -> int:
         printer.error(exc.text("No such process" if missed else "Success"))
         return exc.exit_code
     finally:
-        if stream is not sys.stdin.buffer:
+        if stream is not stdin:
             stream.close()
     return 0
 
@@ -282,8 +281,11 @@ def run_udp(cfg: Config, printer: Printer) -> int:
 
 def main(argv: Iterable[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    out = sys.stdout.buffer
-    err = sys.stderr.buffer
+    return run(args, sys.stdin.buffer, sys.stdout.buffer, sys.stderr.buffer)
+
+
+def run(args: list[str], stdin: BinaryIO, out: BinaryIO, err: BinaryIO) -> int:
+    """The whole command, on the streams given (tests run it in-process)."""
     try:
         cfg = parse_args(args)
     except _Exit as ex:
@@ -295,16 +297,20 @@ def main(argv: Iterable[str] | None = None) -> int:
     printer = Printer(cfg.sink, out, err)
     try:
         if cfg.read_file is not None:
-            return run_file(cfg, printer)
+            return run_file(cfg, printer, stdin)
         return run_udp(cfg, printer)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # the reader went away (| head): stop quietly, as a C program killed by SIGPIPE does
-        try:
-            sys.stdout = None  # type: ignore[assignment]
-        finally:
-            return 141
+        _silence_stdout()
+        return 141
+
+
+def _silence_stdout() -> None:
+    # keep the interpreter from reporting the broken pipe again when it flushes at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -112,10 +112,7 @@ def decode_80211_mac(d: Decoder, s: Sample) -> None:
     ptr += 20  # three addresses and the sequence control
     if to_ds:
         dst = addr3
-        if from_ds:
-            src = ptr  # the fourth address: wireless bridge
-        else:
-            src = addr2
+        src = ptr if from_ds else addr2  # with FromDS too, the fourth address (wireless bridge)
     else:
         dst = addr1
         src = addr3 if from_ds else addr2

@@ -48,14 +48,14 @@ class Table:
             d.pos = p + self.st.size
             pre = d.prefix
             if self.plain:
-                d.ev.extend([(pre + n, str(v)) for n, v in zip(self.names, values)])
+                d.ev.extend([(pre + n, str(v)) for n, v in zip(self.names, values, strict=True)])
             else:
-                for n, k, v in zip(self.names, self.kinds, values):
+                for n, k, v in zip(self.names, self.kinds, values, strict=True):
                     d.f(n, _show(k, v))
             return values
         # short block: read field by field so the output stops where sflowtool's does
         out: list[int | float] = []
-        for n, k in zip(self.names, self.kinds):
+        for n, k in zip(self.names, self.kinds, strict=True):
             if k == "Q":
                 v: int | float = d.u64()
             elif k == "F":
@@ -97,11 +97,26 @@ ETHERNET = Table(
 TOKENRING = Table(
     " ".join(
         f"dot5Stats{n}:I"
-        for n in (
-            "LineErrors BurstErrors ACErrors AbortTransErrors InternalErrors LostFrameErrors"
-            " ReceiveCongestions FrameCopiedErrors TokenErrors SoftErrors HardErrors SignalLoss"
-            " TransmitBeacons Recoverys LobeWires Removes Singles FreqErrors"
-        ).split()
+        for n in [
+            "LineErrors",
+            "BurstErrors",
+            "ACErrors",
+            "AbortTransErrors",
+            "InternalErrors",
+            "LostFrameErrors",
+            "ReceiveCongestions",
+            "FrameCopiedErrors",
+            "TokenErrors",
+            "SoftErrors",
+            "HardErrors",
+            "SignalLoss",
+            "TransmitBeacons",
+            "Recoverys",
+            "LobeWires",
+            "Removes",
+            "Singles",
+            "FreqErrors",
+        ]
     )
 )
 VG = Table(
@@ -115,12 +130,28 @@ VLAN = Table("in_vlan:I octets:Q ucastPkts:I multicastPkts:I broadcastPkts:I dis
 DOT11 = Table(
     " ".join(
         f"dot11{n}Count:I"
-        for n in (
-            "TransmittedFragment MulticastTransmittedFrame Failed Retry MultipleRetry FrameDuplicate"
-            " RTSSuccess RTSFailure ACKFailure ReceivedFragment MulticastReceivedFrame FCSError"
-            " TransmittedFrame WEPUndecryptable QoSDiscardedFragment AssociatedStation"
-            " QoSCFPollsReceived QoSCFPollsUnused QoSCFPollsUnusable QoSCFPollsLost"
-        ).split()
+        for n in [
+            "TransmittedFragment",
+            "MulticastTransmittedFrame",
+            "Failed",
+            "Retry",
+            "MultipleRetry",
+            "FrameDuplicate",
+            "RTSSuccess",
+            "RTSFailure",
+            "ACKFailure",
+            "ReceivedFragment",
+            "MulticastReceivedFrame",
+            "FCSError",
+            "TransmittedFrame",
+            "WEPUndecryptable",
+            "QoSDiscardedFragment",
+            "AssociatedStation",
+            "QoSCFPollsReceived",
+            "QoSCFPollsUnused",
+            "QoSCFPollsUnusable",
+            "QoSCFPollsLost",
+        ]
     )
 )
 PROCESSOR = Table("5s_cpu:P 1m_cpu:P 5m_cpu:P total_memory_bytes:Q free_memory_bytes:Q")
@@ -149,31 +180,81 @@ HOST_NIO = Table(
 HOST_IP = Table(
     " ".join(
         f"ip{n}:I"
-        for n in (
-            "Forwarding DefaultTTL InReceives InHdrErrors InAddrErrors ForwDatagrams InUnknownProtos"
-            " InDiscards InDelivers OutRequests OutDiscards OutNoRoutes ReasmTimeout ReasmReqds"
-            " ReasmOKs ReasmFails FragOKs FragFails FragCreates"
-        ).split()
+        for n in [
+            "Forwarding",
+            "DefaultTTL",
+            "InReceives",
+            "InHdrErrors",
+            "InAddrErrors",
+            "ForwDatagrams",
+            "InUnknownProtos",
+            "InDiscards",
+            "InDelivers",
+            "OutRequests",
+            "OutDiscards",
+            "OutNoRoutes",
+            "ReasmTimeout",
+            "ReasmReqds",
+            "ReasmOKs",
+            "ReasmFails",
+            "FragOKs",
+            "FragFails",
+            "FragCreates",
+        ]
     )
 )
 HOST_ICMP = Table(
     " ".join(
         f"icmp{n}:I"
-        for n in (
-            "InMsgs InErrors InDestUnreachs InTimeExcds InParamProbs InSrcQuenchs InRedirects InEchos"
-            " InEchoReps InTimestamps InAddrMasks InAddrMaskReps OutMsgs OutErrors OutDestUnreachs"
-            " OutTimeExcds OutParamProbs OutSrcQuenchs OutRedirects OutEchos OutEchoReps"
-            " OutTimestamps OutTimestampReps OutAddrMasks OutAddrMaskReps"
-        ).split()
+        for n in [
+            "InMsgs",
+            "InErrors",
+            "InDestUnreachs",
+            "InTimeExcds",
+            "InParamProbs",
+            "InSrcQuenchs",
+            "InRedirects",
+            "InEchos",
+            "InEchoReps",
+            "InTimestamps",
+            "InAddrMasks",
+            "InAddrMaskReps",
+            "OutMsgs",
+            "OutErrors",
+            "OutDestUnreachs",
+            "OutTimeExcds",
+            "OutParamProbs",
+            "OutSrcQuenchs",
+            "OutRedirects",
+            "OutEchos",
+            "OutEchoReps",
+            "OutTimestamps",
+            "OutTimestampReps",
+            "OutAddrMasks",
+            "OutAddrMaskReps",
+        ]
     )
 )
 HOST_TCP = Table(
     " ".join(
         f"tcp{n}:I"
-        for n in (
-            "RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets"
-            " CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors"
-        ).split()
+        for n in [
+            "RtoAlgorithm",
+            "RtoMin",
+            "RtoMax",
+            "MaxConn",
+            "ActiveOpens",
+            "PassiveOpens",
+            "AttemptFails",
+            "EstabResets",
+            "CurrEstab",
+            "InSegs",
+            "OutSegs",
+            "RetransSegs",
+            "InErrs",
+            "OutRsts",
+            "InCsumErrors",
+        ]
     )
 )
 HOST_UDP = Table(
@@ -198,43 +279,122 @@ GPU_NVML = Table(
 BCM_TABLES = Table(
     " ".join(
         f"bcm_{n}:I"
-        for n in (
-            "asic_host_entries host_entries_max ipv4_entries ipv4_entries_max ipv6_entries"
-            " ipv6_entries_max ipv4_ipv6_entries ipv4_ipv6_entries_max long_ipv6_entries"
-            " long_ipv6_entries_max total_routes total_routes_max ecmp_nexthops ecmp_nexthops_max"
-            " mac_entries mac_entries_max ipv4_neighbors ipv6_neighbors ipv4_routes ipv6_routes"
-            " acl_ingress_entries acl_ingress_entries_max acl_ingress_counters"
-            " acl_ingress_counters_max acl_ingress_meters acl_ingress_meters_max acl_ingress_slices"
-            " acl_ingress_slices_max acl_egress_entries acl_egress_entries_max acl_egress_counters"
-            " acl_egress_counters_max acl_egress_meters acl_egress_meters_max acl_egress_slices"
-            " acl_egress_slices_max"
-        ).split()
+        for n in [
+            "asic_host_entries",
+            "host_entries_max",
+            "ipv4_entries",
+            "ipv4_entries_max",
+            "ipv6_entries",
+            "ipv6_entries_max",
+            "ipv4_ipv6_entries",
+            "ipv4_ipv6_entries_max",
+            "long_ipv6_entries",
+            "long_ipv6_entries_max",
+            "total_routes",
+            "total_routes_max",
+            "ecmp_nexthops",
+            "ecmp_nexthops_max",
+            "mac_entries",
+            "mac_entries_max",
+            "ipv4_neighbors",
+            "ipv6_neighbors",
+            "ipv4_routes",
+            "ipv6_routes",
+            "acl_ingress_entries",
+            "acl_ingress_entries_max",
+            "acl_ingress_counters",
+            "acl_ingress_counters_max",
+            "acl_ingress_meters",
+            "acl_ingress_meters_max",
+            "acl_ingress_slices",
+            "acl_ingress_slices_max",
+            "acl_egress_entries",
+            "acl_egress_entries_max",
+            "acl_egress_counters",
+            "acl_egress_counters_max",
+            "acl_egress_meters",
+            "acl_egress_meters_max",
+            "acl_egress_slices",
+            "acl_egress_slices_max",
+        ]
     )
 )
 MEMCACHE = Table(
     " ".join(
         f"memcache_{n}"
-        for n in (
-            "uptime:I rusage_user:I rusage_system:I curr_connections:I total_connections:I"
-            " connection_structures:I cmd_get:I cmd_set:I cmd_flush:I get_hits:I get_misses:I"
-            " delete_misses:I delete_hits:I incr_misses:I incr_hits:I decr_misses:I decr_hits:I"
-            " cas_misses:I cas_hits:I cas_badval:I auth_cmds:I auth_errors:I bytes_read:Q"
-            " bytes_written:Q limit_maxbytes:I accepting_conns:I listen_disabled_num:I threads:I"
-            " conn_yields:I bytes:Q curr_items:I total_items:I evictions:I"
-        ).split()
+        for n in [
+            "uptime:I",
+            "rusage_user:I",
+            "rusage_system:I",
+            "curr_connections:I",
+            "total_connections:I",
+            "connection_structures:I",
+            "cmd_get:I",
+            "cmd_set:I",
+            "cmd_flush:I",
+            "get_hits:I",
+            "get_misses:I",
+            "delete_misses:I",
+            "delete_hits:I",
+            "incr_misses:I",
+            "incr_hits:I",
+            "decr_misses:I",
+            "decr_hits:I",
+            "cas_misses:I",
+            "cas_hits:I",
+            "cas_badval:I",
+            "auth_cmds:I",
+            "auth_errors:I",
+            "bytes_read:Q",
+            "bytes_written:Q",
+            "limit_maxbytes:I",
+            "accepting_conns:I",
+            "listen_disabled_num:I",
+            "threads:I",
+            "conn_yields:I",
+            "bytes:Q",
+            "curr_items:I",
+            "total_items:I",
+            "evictions:I",
+        ]
     )
 )
 MEMCACHE2 = Table(
     " ".join(
         f"memcache_{n}"
-        for n in (
-            "cmd_set:I cmd_touch:I cmd_flush:I get_hits:I get_misses:I delete_hits:I delete_misses:I"
-            " incr_hits:I incr_misses:I decr_hits:I decr_misses:I cas_hits:I cas_misses:I"
-            " cas_badval:I auth_cmds:I auth_errors:I threads:I conn_yields:I listen_disabled_num:I"
-            " curr_connections:I rejected_connections:I total_connections:I"
-            " connection_structures:I evictions:I reclaimed:I curr_items:I total_items:I"
-            " bytes_read:Q bytes_written:Q bytes:Q limit_maxbytes:Q"
-        ).split()
+        for n in [
+            "cmd_set:I",
+            "cmd_touch:I",
+            "cmd_flush:I",
+            "get_hits:I",
+            "get_misses:I",
+            "delete_hits:I",
+            "delete_misses:I",
+            "incr_hits:I",
+            "incr_misses:I",
+            "decr_hits:I",
+            "decr_misses:I",
+            "cas_hits:I",
+            "cas_misses:I",
+            "cas_badval:I",
+            "auth_cmds:I",
+            "auth_errors:I",
+            "threads:I",
+            "conn_yields:I",
+            "listen_disabled_num:I",
+            "curr_connections:I",
+            "rejected_connections:I",
+            "total_connections:I",
+            "connection_structures:I",
+            "evictions:I",
+            "reclaimed:I",
+            "curr_items:I",
+            "total_items:I",
+            "bytes_read:Q",
+            "bytes_written:Q",
+            "bytes:Q",
+            "limit_maxbytes:Q",
+        ]
     )
 )
 HTTP = Table(
@@ -257,19 +417,37 @@ APP = Table(
     " errors_UNAVAILABLE:I errors_UNAUTHORIZED:I"
 )
 APP_RESOURCE = Table(
-    "user_time:I system_time:I memory_used:Q memory_max:Q files_open:I files_max:I"
-    " connections_open:I connections_max:I"
+    "user_time:I system_time:I memory_used:Q memory_max:Q files_open:I files_max:I connections_open:I connections_max:I"
 )
 APP_WORKERS = Table("workers_active:I workers_idle:I workers_max:I requests_delayed:I requests_dropped:I")
 VDI = Table(
     " ".join(
         f"vdi_{n}:I"
-        for n in (
-            "sessions_current sessions_total sessions_duration rx_bytes tx_bytes rx_packets"
-            " tx_packets rx_packets_lost tx_packets_lost rtt_min_ms rtt_max_ms rtt_avg_ms"
-            " audio_rx_bytes audio_tx_bytes audio_tx_limit img_rx_bytes img_tx_bytes img_frames"
-            " img_qual_min img_qual_max img_qual_avg usb_rx_bytes usb_tx_bytes"
-        ).split()
+        for n in [
+            "sessions_current",
+            "sessions_total",
+            "sessions_duration",
+            "rx_bytes",
+            "tx_bytes",
+            "rx_packets",
+            "tx_packets",
+            "rx_packets_lost",
+            "tx_packets_lost",
+            "rtt_min_ms",
+            "rtt_max_ms",
+            "rtt_avg_ms",
+            "audio_rx_bytes",
+            "audio_tx_bytes",
+            "audio_tx_limit",
+            "img_rx_bytes",
+            "img_tx_bytes",
+            "img_frames",
+            "img_qual_min",
+            "img_qual_max",
+            "img_qual_avg",
+            "usb_rx_bytes",
+            "usb_tx_bytes",
+        ]
     )
 )
 LACP_TAIL = Table(

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bridge.sflow import events as E
-from bridge.sflow.counters import COUNTER_RECORDS, GENERIC, read_counter_elements
+from bridge.sflow.counters import COUNTER_RECORDS, GENERIC, read_counter_elements, read_vlan
 from bridge.sflow.counters import ETHERNET as _ETHERNET_COUNTERS
 from bridge.sflow.counters import TOKENRING as _TOKENRING_COUNTERS
 from bridge.sflow.counters import VG as _VG_COUNTERS
-from bridge.sflow.counters import read_vlan
 from bridge.sflow.flow import (
     read_extended_gateway,
     read_extended_gateway_v2,
@@ -78,7 +77,8 @@ _DROP_REASONS = (
     "357:ipv6_bad_exthdr 358:ipv6_ndisc_frag 359:ipv6_ndisc_hop_limit 360:ipv6_ndisc_bad_code "
     "361:ipv6_ndisc_bad_options 362:ipv6_ndisc_ns_otherhost 363:tap_filter 364:tap_txfilter "
     "365:tc_ingress 36:tc_egress 367:xdp 368:cpu_backlog 369:bpf_cgroup_egress 370:xfrm_policy "
-    "371:socket_filter ")
+    "371:socket_filter "
+)
 DROP_REASONS: dict[int, str] = {}
 for _item in "".join(_DROP_REASONS).split():
     _code, _name = _item.split(":")

@@ -297,7 +297,9 @@ class Decoder:
 
     def ctx(self) -> None:
         s = self.s
-        self.ev.append((E.CTX, (self.agent, self.sub_id, self.seq, s.ds_class, s.ds_index, s.sample_type, s.element_type)))
+        self.ev.append(
+            (E.CTX, (self.agent, self.sub_id, self.seq, s.ds_class, s.ds_index, s.sample_type, s.element_type))
+        )
 
     def length_check(self, what: str, start: int, length: int) -> None:
         actual = self.pos - start

@@ -1,0 +1,165 @@
+"""Encoding sFlow v5 datagrams, for the demo agent, the benchmark and tests.
+
+Small builders for the structures a switch sends most: flow samples with a sampled
+header and extended switch/router/gateway records, counter samples with generic
+and Ethernet interface counters.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterable
+
+
+def _u32(v: int) -> bytes:
+    return struct.pack(">I", v & 0xFFFFFFFF)
+
+
+def _u64(v: int) -> bytes:
+    return struct.pack(">Q", v & 0xFFFFFFFFFFFFFFFF)
+
+
+def _opaque(b: bytes) -> bytes:
+    return _u32(len(b)) + b + bytes(-len(b) % 4)
+
+
+def address(text: str) -> bytes:
+    ip = ipaddress.ip_address(text)
+    return _u32(1 if ip.version == 4 else 2) + ip.packed
+
+
+def record(tag: int, body: bytes) -> bytes:
+    return _u32(tag) + _u32(len(body)) + body
+
+
+def sampled_header(frame: bytes, frame_length: int | None = None, protocol: int = 1, snap: int = 128) -> bytes:
+    """flow record 0:1; frame_length counts the 4-byte FCS, reported as stripped."""
+    head = frame[:snap]
+    length = (len(frame) if frame_length is None else frame_length) + 4
+    return record(1, _u32(protocol) + _u32(length) + _u32(4) + _opaque(head))
+
+
+def extended_switch(in_vlan: int, out_vlan: int, in_pri: int = 0, out_pri: int = 0) -> bytes:
+    return record(1001, _u32(in_vlan) + _u32(in_pri) + _u32(out_vlan) + _u32(out_pri))
+
+
+def extended_router(next_hop: str, src_mask: int, dst_mask: int) -> bytes:
+    return record(1002, address(next_hop) + _u32(src_mask) + _u32(dst_mask))
+
+
+def extended_gateway(next_hop: str, my_as: int, src_as: int, src_peer_as: int, path: list[int]) -> bytes:
+    segs = _u32(1) + _u32(2) + _u32(len(path)) + b"".join(_u32(a) for a in path) if path else _u32(0)
+    return record(1003, address(next_hop) + _u32(my_as) + _u32(src_as) + _u32(src_peer_as) + segs + _u32(0) + _u32(100))
+
+
+def flow_sample(
+    seq: int, ds_index: int, rate: int, pool: int, records: Iterable[bytes], in_port: int, out_port: int, drops: int = 0
+) -> bytes:
+    recs = list(records)
+    body = (
+        _u32(seq)
+        + _u32(ds_index & 0xFFFFFF)
+        + _u32(rate)
+        + _u32(pool)
+        + _u32(drops)
+        + _u32(in_port)
+        + _u32(out_port)
+        + _u32(len(recs))
+        + b"".join(recs)
+    )
+    return record(1, body)
+
+
+def generic_counters(if_index: int, speed: int, in_octets: int, out_octets: int, in_pkts: int, out_pkts: int) -> bytes:
+    body = (
+        _u32(if_index)
+        + _u32(6)
+        + _u64(speed)
+        + _u32(1)
+        + _u32(3)
+        + _u64(in_octets)
+        + _u32(in_pkts)
+        + _u32(in_pkts // 50)
+        + _u32(in_pkts // 100)
+        + _u32(0) * 3
+        + _u64(out_octets)
+        + _u32(out_pkts)
+        + _u32(out_pkts // 50)
+        + _u32(out_pkts // 100)
+        + _u32(0) * 3
+    )
+    return record(1, body)
+
+
+def ethernet_counters() -> bytes:
+    return record(2, _u32(0) * 13)
+
+
+def counters_sample(seq: int, ds_index: int, records: Iterable[bytes]) -> bytes:
+    recs = list(records)
+    return record(2, _u32(seq) + _u32(ds_index & 0xFFFFFF) + _u32(len(recs)) + b"".join(recs))
+
+
+def datagram(agent: str, sub_agent: int, seq: int, uptime_ms: int, samples: list[bytes]) -> bytes:
+    return (
+        _u32(5)
+        + address(agent)
+        + _u32(sub_agent)
+        + _u32(seq)
+        + _u32(uptime_ms)
+        + _u32(len(samples))
+        + b"".join(samples)
+    )
+
+
+# ---- sampled packets
+
+
+def _csum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f">{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def ethernet(dst: bytes, src: bytes, ethertype: int, payload: bytes, vlan: int | None = None) -> bytes:
+    tag = struct.pack(">HH", 0x8100, vlan) if vlan is not None else b""
+    return dst + src + tag + struct.pack(">H", ethertype) + payload
+
+
+def l4(proto: int, sport: int, dport: int, payload: bytes, flags: int = 0x18) -> bytes:
+    if proto == 6:
+        return struct.pack(">HHIIBBHHH", sport, dport, 1000, 2000, 5 << 4, flags, 65535, 0, 0) + payload
+    if proto == 17:
+        return struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
+    return struct.pack(">BBHHH", sport, dport, 0, 1, 1) + payload  # ICMP: sport=type, dport=code
+
+
+def ipv4(src: str, dst: str, proto: int, l4data: bytes, ttl: int = 64, ident: int = 1) -> bytes:
+    hdr = struct.pack(
+        ">BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(l4data),
+        ident,
+        0x4000,
+        ttl,
+        proto,
+        0,
+        ipaddress.IPv4Address(src).packed,
+        ipaddress.IPv4Address(dst).packed,
+    )
+    hdr = hdr[:10] + struct.pack(">H", _csum(hdr)) + hdr[12:]
+    return hdr + l4data
+
+
+def ipv6(src: str, dst: str, proto: int, l4data: bytes, hop_limit: int = 64) -> bytes:
+    return (
+        struct.pack(">IHBB", 0x60000000, len(l4data), proto, hop_limit)
+        + ipaddress.IPv6Address(src).packed
+        + ipaddress.IPv6Address(dst).packed
+        + l4data
+    )
