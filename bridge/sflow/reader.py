@@ -232,8 +232,7 @@ class Decoder:
     def u32(self) -> int:
         p = self.pos + 4
         if p > self.end:
-            self.pos = p
-            raise self.error(EOS)
+            raise self.error(EOS)  # offset: where the read started
         self.pos = p
         return _U32_FROM(self.buf, p - 4)[0]
 
@@ -251,9 +250,9 @@ class Decoder:
         n &= 0xFFFFFFFF
         p = self.pos
         np = p + (((n + 3) & 0xFFFFFFFF) >> 2) * 4
-        self.pos = np
         if n > self.end or np > self.end:
-            raise self.error(EOS)
+            raise self.error(EOS, "", f"{n} bytes at offset {p} run past the end of the datagram")
+        self.pos = np
         return p
 
     def string(self, buflen: int) -> tuple[int, str]:
