@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Decoding speed of ``sflowtool -r FILE`` in the default text mode, -g and -j.
+
+Writes a realistic capture (default 100,000 datagrams from 50 agents sampling some
+20,000 flows: 4-8 flow samples with 128-byte headers of TCP/UDP/ICMP over IPv4 and
+IPv6, some 802.1Q tagged, with extended switch/router/gateway records, and 1-2
+counter samples with generic and Ethernet counters each), then times each mode in
+a child process and reports datagrams/s, samples/s and peak memory. Every figure
+is also given as a ratio to a baseline run in the same command: reading the same
+file's records without decoding them. A second, 5x smaller capture shows whether
+memory stays flat with the input size.
+
+    .venv/bin/python scripts/bench.py [--datagrams N] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bridge.net.demo import Population  # noqa: E402
+
+MODES = {"read only (baseline)": None, "text": [], "-g": ["-g"], "-j": ["-j"]}
+BASELINE = (
+    "import sys\nfrom bridge.net.pcapfile import PcapReader\n"
+    "n = sum(1 for _ in PcapReader(open(sys.argv[1], 'rb'), sys.argv[1]))\n"
+)
+
+
+def write_capture(path: Path, count: int) -> int:
+    """Ethernet/IPv4/UDP frames to port 6343 around each datagram; returns the sample count."""
+    pop = Population(agents=50, flows=20_000, seed=11)
+    samples = 0
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        t = 1_700_000_000
+        for i in range(count):
+            data = pop.datagram()
+            samples += struct.unpack_from(">I", data, 24)[0]
+            udp = struct.pack(">HHHH", 50000, 6343, 8 + len(data), 0)
+            ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 28 + len(data), i & 0xFFFF, 0, 64, 17, 0,
+                             bytes((10, 0, 0, 1)), bytes((10, 0, 0, 2)))  # fmt: skip
+            frame = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + udp + data
+            f.write(struct.pack("<IIII", t + i // 1000, (i % 1000) * 1000, len(frame), len(frame)))
+            f.write(frame)
+    return samples
+
+
+def run(args: list[str]) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of one child process."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TZ="UTC")
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark run failed: {' '.join(args)}")
+    return elapsed, usage.ru_maxrss
+
+
+def measure(path: Path) -> dict[str, tuple[float, int]]:
+    results = {}
+    for name, flags in MODES.items():
+        if flags is None:
+            cmd = [sys.executable, "-c", BASELINE, str(path)]
+        else:
+            cmd = [sys.executable, "-m", "bridge.cli.sflowtool", "-r", str(path), *flags]
+        results[name] = run(cmd)
+    return results
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datagrams", type=int, default=100_000)
+    p.add_argument("--keep", type=Path, help="write the captures here and keep them")
+    args = p.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="sflow-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    big, small = work / "bench-large.pcap", work / "bench-small.pcap"
+    n_big, n_small = args.datagrams, max(args.datagrams // 5, 1)
+    print(f"writing {n_big} + {n_small} datagrams to {work} ...", flush=True)
+    samples_big = write_capture(big, n_big)
+    write_capture(small, n_small)
+    print(f"{n_big} datagrams, {samples_big} samples, {big.stat().st_size / 1e6:.1f} MB")
+    res_big = measure(big)
+    res_small = measure(small)
+    base = res_big["read only (baseline)"][0]
+    print(f"\n{'mode':22} {'datagrams/s':>12} {'samples/s':>12} {'x baseline time':>16} {'peak MiB':>9} "
+          f"{'peak MiB at 1/5 input':>22}")  # fmt: skip
+    for name, (secs, rss) in res_big.items():
+        print(
+            f"{name:22} {n_big / secs:12,.0f} {samples_big / secs:12,.0f} {secs / base:16.2f} "
+            f"{rss / 1024:9.1f} {res_small[name][1] / 1024:22.1f}"
+        )
+    if not args.keep:
+        for f in (big, small):
+            f.unlink()
+        work.rmdir()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

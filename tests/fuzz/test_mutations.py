@@ -1,0 +1,83 @@
+"""Property-based run over mutated datagrams: not in the default run.
+
+    .venv/bin/python -m pytest -m fuzz tests/fuzz            (100,000 examples)
+    FUZZ_EXAMPLES=5000 .venv/bin/python -m pytest -m fuzz tests/fuzz
+
+Each example takes a real datagram (the corpus, or the demo agent's when the corpus
+is absent), overwrites words with hostile values, flips bytes and truncates it, and
+checks that decoding ends in a Datagram or a DecodeError and that every output
+renders it.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bridge.net.demo import Population
+from bridge.sflow import DecodeError, decode
+from tests.corpus import corpus_datagrams
+from tests.unit.test_bad_input import all_sinks
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100000"))
+HOSTILE = [0, 1, 2, 3, 4, 5, 0x7F, 0x80, 0xFF, 0xFFFF, 0x10000, 0x3FFFFFFF, 0x40000001, 0x7FFFFFFF, 0x80000000,
+           0xFFFFFFF0, 0xFFFFFFFC, 0xFFFFFFFF]  # fmt: skip
+
+
+def seeds() -> list[bytes]:
+    found = [d for _, d in corpus_datagrams() if 8 <= len(d) <= 9000]
+    if not found:
+        pop = Population(agents=5, flows=100, seed=5)
+        found = [pop.datagram() for _ in range(200)]
+    return found
+
+
+SEEDS = seeds()
+SINKS = all_sinks()
+STATS = {"examples": 0, "errors": 0, "slowest": 0.0}
+
+mutation = st.one_of(
+    st.tuples(st.just("word"), st.integers(0, 4095), st.sampled_from(HOSTILE)),
+    st.tuples(st.just("byte"), st.integers(0, 16383), st.integers(0, 255)),
+    st.tuples(st.just("cut"), st.integers(0, 16383), st.just(0)),
+)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, len(SEEDS) - 1), st.lists(mutation, min_size=1, max_size=6))
+def test_mutated_datagrams(seed: int, mutations: list[tuple[str, int, int]]) -> None:
+    data = bytearray(SEEDS[seed])
+    for kind, where, value in mutations:
+        if not data:
+            break
+        if kind == "word":
+            i = (where * 4) % len(data)
+            data[i : i + 4] = struct.pack(">I", value)[: len(data) - i]
+        elif kind == "byte":
+            data[where % len(data)] = value
+        else:
+            del data[where % len(data) :]
+    started = time.perf_counter()
+    try:
+        dg = decode(bytes(data))
+    except DecodeError as err:
+        assert err.kind in (1, 2, 3)
+        dg = err.datagram
+        STATS["errors"] += 1
+    for sink in SINKS:
+        sink.render(dg)
+    STATS["slowest"] = max(STATS["slowest"], time.perf_counter() - started)
+    STATS["examples"] += 1
+
+
+@pytest.mark.fuzz
+def test_report() -> None:
+    """Prints what the run above covered (run with -s to see it)."""
+    print(f"\nfuzz: {STATS['examples']} mutated datagrams, {STATS['errors']} DecodeError, "
+          f"slowest decode+render {STATS['slowest'] * 1000:.1f} ms")  # fmt: skip
