@@ -8,6 +8,7 @@ prints that part (its output formats are an interface people script against).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 
 from bridge.sflow import events as E
@@ -250,36 +251,74 @@ def _read_data_source(d: Decoder, expanded: bool) -> None:
     d.ctx()
 
 
+_FLOW_COMPACT = struct.Struct(">8I")
+_FLOW_EXPANDED = struct.Struct(">11I")
+
+
 def _read_flow_sample(d: Decoder, expanded: bool) -> None:
     s = d.s
     ev = d.ev
     d.f("sampleType", "FLOWSAMPLE")
-    length = d.u32()
-    start = d.pos
-    s.samples_generated = d.u32()
-    _read_data_source(d, expanded)
-    d.f("sampleSequenceNo", str(s.samples_generated))
-    d.f("sourceId", f"{s.ds_class}:{s.ds_index}")
-    s.mean_skip_count = d.u32()
-    s.sample_pool = d.u32()
-    s.drop_events = d.u32()
-    d.f("meanSkipCount", str(s.mean_skip_count))
-    d.f("samplePool", str(s.sample_pool))
-    d.f("dropEvents", str(s.drop_events))
-    if expanded:
-        s.input_port_format = d.u32()
-        s.input_port = d.u32()
-        s.output_port_format = d.u32()
-        s.output_port = d.u32()
+    p = d.pos
+    if p + 44 <= d.end:
+        # the fixed part is all there, so none of its reads can fail: read it at once
+        if expanded:
+            values = _FLOW_EXPANDED.unpack_from(d.buf, p)
+            (length, s.samples_generated, s.ds_class, s.ds_index, s.mean_skip_count, s.sample_pool, s.drop_events,
+             s.input_port_format, s.input_port, s.output_port_format, s.output_port) = values  # fmt: skip
+            d.pos = p + 44
+        else:
+            length, s.samples_generated, sid, s.mean_skip_count, s.sample_pool, s.drop_events, inp, outp = (
+                _FLOW_COMPACT.unpack_from(d.buf, p)
+            )
+            d.pos = p + 32
+            s.ds_class = sid >> 24
+            s.ds_index = sid & 0x00FFFFFF
+            s.input_port_format = inp >> 30
+            s.output_port_format = outp >> 30
+            s.input_port = inp & 0x3FFFFFFF
+            s.output_port = outp & 0x3FFFFFFF
+        start = p + 4
+        d.ctx()
+        ev.extend(
+            (
+                ("sampleSequenceNo", str(s.samples_generated)),
+                ("sourceId", f"{s.ds_class}:{s.ds_index}"),
+                ("meanSkipCount", str(s.mean_skip_count)),
+                ("samplePool", str(s.sample_pool)),
+                ("dropEvents", str(s.drop_events)),
+                ("inputPort", _in_out_port(s.input_port, s.input_port_format)),
+                ("outputPort", _in_out_port(s.output_port, s.output_port_format)),
+            )
+        )
     else:
-        inp = d.u32()
-        outp = d.u32()
-        s.input_port_format = inp >> 30
-        s.output_port_format = outp >> 30
-        s.input_port = inp & 0x3FFFFFFF
-        s.output_port = outp & 0x3FFFFFFF
-    d.f("inputPort", _in_out_port(s.input_port, s.input_port_format))
-    d.f("outputPort", _in_out_port(s.output_port, s.output_port_format))
+        # field by field, so that a short sample stops exactly where sflowtool's output does
+        length = d.u32()
+        start = d.pos
+        s.samples_generated = d.u32()
+        _read_data_source(d, expanded)
+        d.f("sampleSequenceNo", str(s.samples_generated))
+        d.f("sourceId", f"{s.ds_class}:{s.ds_index}")
+        s.mean_skip_count = d.u32()
+        s.sample_pool = d.u32()
+        s.drop_events = d.u32()
+        d.f("meanSkipCount", str(s.mean_skip_count))
+        d.f("samplePool", str(s.sample_pool))
+        d.f("dropEvents", str(s.drop_events))
+        if expanded:
+            s.input_port_format = d.u32()
+            s.input_port = d.u32()
+            s.output_port_format = d.u32()
+            s.output_port = d.u32()
+        else:
+            inp = d.u32()
+            outp = d.u32()
+            s.input_port_format = inp >> 30
+            s.output_port_format = outp >> 30
+            s.input_port = inp & 0x3FFFFFFF
+            s.output_port = outp & 0x3FFFFFFF
+        d.f("inputPort", _in_out_port(s.input_port, s.input_port_format))
+        d.f("outputPort", _in_out_port(s.output_port, s.output_port_format))
     ev.append((E.ARR, "elements"))
     read_flow_elements(d)
     d.length_check("flow_sample", start, length)

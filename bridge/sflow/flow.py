@@ -11,6 +11,7 @@ import struct
 from collections.abc import Callable
 
 from bridge.packet import header as hdr
+from bridge.sflow import events as E
 from bridge.sflow.reader import Decoder, SFStr, fmt_ip4, fmt_ip6, fmt_tag, hex_upper_dash, signed32
 
 Reader = Callable[[Decoder, int, int], None]
@@ -28,21 +29,35 @@ APP_STATUS = (
 )  # fmt: skip
 
 
+_HEADER_V5 = struct.Struct(">IIII")
+
+
 def read_sampled_header(d: Decoder, tag: int = 0, length: int = 0) -> None:
     s = d.s
-    d.f("flowSampleType", "HEADER")
-    s.header_protocol = d.u32()
-    d.f("headerProtocol", str(s.header_protocol))
-    s.sampled_packet_size = d.u32()
-    d.f("sampledPacketSize", str(s.sampled_packet_size))
-    if d.version > 4:
-        s.stripped = d.u32()
-        d.f("strippedBytes", str(s.stripped))
-    s.header_len = d.u32()
-    d.f("headerLen", str(s.header_len))
+    ev = d.ev
+    pre = d.prefix
+    ev.append((pre + "flowSampleType", "HEADER"))
+    p = d.pos
+    if d.version > 4 and p + 16 <= d.end:
+        s.header_protocol, s.sampled_packet_size, s.stripped, s.header_len = _HEADER_V5.unpack_from(d.buf, p)
+        d.pos = p + 16
+        ev.append((pre + "headerProtocol", str(s.header_protocol)))
+        ev.append((pre + "sampledPacketSize", str(s.sampled_packet_size)))
+        ev.append((pre + "strippedBytes", str(s.stripped)))
+        ev.append((pre + "headerLen", str(s.header_len)))
+    else:
+        s.header_protocol = d.u32()
+        d.f("headerProtocol", str(s.header_protocol))
+        s.sampled_packet_size = d.u32()
+        d.f("sampledPacketSize", str(s.sampled_packet_size))
+        if d.version > 4:
+            s.stripped = d.u32()
+            d.f("strippedBytes", str(s.stripped))
+        s.header_len = d.u32()
+        d.f("headerLen", str(s.header_len))
     s.header_off = d.pos
     d.skip(s.header_len)
-    d.f("headerBytes", hex_upper_dash(d.buf[s.header_off : s.header_off + s.header_len]))
+    ev.append((pre + "headerBytes", hex_upper_dash(d.buf[s.header_off : s.header_off + s.header_len])))
     proto = s.header_protocol
     if proto == 1:
         hdr.decode_link_layer(d, s)
@@ -644,19 +659,29 @@ FLOW_RECORDS: dict[int, Reader] = {
 }
 
 
+_TAG_LEN = struct.Struct(">II")
+
+
 def read_flow_elements(d: Decoder) -> None:
     """readFlowSampleElements(): the record list of a flow or discard sample."""
-    from bridge.sflow import events as E
-
     ev = d.ev
+    s = d.s
     n = d.u32()
     for _ in range(n):
         ev.append((E.OBJ, None))
-        tag = d.u32()
-        d.s.element_type = tag
-        d.ctx()
-        d.f("flowBlock_tag", fmt_tag(tag))
-        length = d.u32()
+        p = d.pos
+        if p + 8 <= d.end:
+            tag, length = _TAG_LEN.unpack_from(d.buf, p)
+            d.pos = p + 8
+            s.element_type = tag
+            d.ctx()
+            ev.append((d.prefix + "flowBlock_tag", fmt_tag(tag)))
+        else:
+            tag = d.u32()
+            s.element_type = tag
+            d.ctx()
+            d.f("flowBlock_tag", fmt_tag(tag))
+            length = d.u32()
         start = d.pos
         reader = FLOW_RECORDS.get(tag)
         if reader is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from functools import lru_cache
 from typing import Any
 
 from bridge.sflow import events as E
@@ -67,6 +68,7 @@ def fmt_ip6(b: bytes) -> str:
     return ":".join((h[0:4], h[4:8], h[8:12], h[12:16], h[16:20], h[20:24], h[24:28], h[28:32]))
 
 
+@lru_cache(maxsize=4096)
 def fmt_tag(tag: int) -> str:
     return f"{tag >> 12}:{tag & 0xFFF}"
 
