@@ -15,9 +15,12 @@ from bridge.net.demo import Population
 
 
 def parse_target(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
+    host, _, port_text = text.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range")
+    return host, port
 
 
 def main(argv: list[str]) -> int:
