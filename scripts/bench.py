@@ -30,10 +30,19 @@ sys.path.insert(0, str(ROOT))
 from bridge.net.demo import Population  # noqa: E402
 
 MODES = {"read only (baseline)": None, "text": [], "-g": ["-g"], "-j": ["-j"]}
-BASELINE = (
-    "import sys\nfrom bridge.net.pcapfile import PcapReader\n"
-    "n = sum(1 for _ in PcapReader(open(sys.argv[1], 'rb'), sys.argv[1]))\n"
+# the child reports its own peak RSS (VmHWM) at exit: ru_maxrss would include this parent's, copied at fork
+REPORT_HWM = (
+    "import atexit, os, runpy, sys\n"
+    "def hwm():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM'):\n"
+    "            open(os.environ['BENCH_HWM'], 'w').write(line.split()[1])\n"
+    "atexit.register(hwm)\n"
 )
+BASELINE = REPORT_HWM + (
+    "from bridge.net.pcapfile import PcapReader\nn = sum(1 for _ in PcapReader(open(sys.argv[1], 'rb'), sys.argv[1]))\n"
+)
+SFLOWTOOL = REPORT_HWM + "sys.argv[0] = 'sflowtool'\nrunpy.run_module('bridge.cli.sflowtool', run_name='__main__')\n"
 
 
 def write_capture(path: Path, count: int) -> int:
@@ -57,14 +66,14 @@ def write_capture(path: Path, count: int) -> int:
 
 def run(args: list[str]) -> tuple[float, int]:
     """Wall time and peak RSS (KiB) of one child process."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TZ="UTC")
-    started = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark run failed: {' '.join(args)}")
-    return elapsed, usage.ru_maxrss
+    with tempfile.NamedTemporaryFile("r") as hwm:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), TZ="UTC", BENCH_HWM=hwm.name)
+        started = time.perf_counter()
+        rc = subprocess.call(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        elapsed = time.perf_counter() - started
+        if rc != 0:
+            raise SystemExit(f"benchmark run failed: {' '.join(args)}")
+        return elapsed, int(hwm.read() or 0)
 
 
 def measure(path: Path) -> dict[str, tuple[float, int]]:
@@ -73,7 +82,7 @@ def measure(path: Path) -> dict[str, tuple[float, int]]:
         if flags is None:
             cmd = [sys.executable, "-c", BASELINE, str(path)]
         else:
-            cmd = [sys.executable, "-m", "bridge.cli.sflowtool", "-r", str(path), *flags]
+            cmd = [sys.executable, "-c", SFLOWTOOL, "-r", str(path), *flags]
         results[name] = run(cmd)
     return results
 
