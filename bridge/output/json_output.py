@@ -61,6 +61,11 @@ class JsonSink:
         for k, v in dg.events:
             if k.__class__ is str:
                 field(k, v)
+            elif k == E.BLOCK:
+                if not list_start:
+                    add(",")
+                list_start = False
+                add((v[0].json_indented(depth) if indent else v[0].json) % v[1])
             elif k == E.OBJ:
                 open_(v, "{")
             elif k == E.OBJ_END:

@@ -53,6 +53,15 @@ class CustomLineSink:
         self.sample_fields = 0
         self.scope = E.SCOPE_NONE
         self.missed = False  # a field name was looked up and not found (sflowtool's errno is then ESRCH)
+        self._matches: dict[E.Block, list[tuple[int, str]]] = {}
+
+    def _block_matches(self, blk: E.Block) -> list[tuple[int, str]]:
+        m = self._matches.get(blk)
+        if m is None:
+            m = self._matches[blk] = [(i, n) for i, n in enumerate(blk.names) if n in self.slot]
+        if len(m) < len(blk.names):
+            self.missed = True
+        return m
 
     def _clear(self, scope: int, err: list[str]) -> None:
         if self.sample_fields > 0:
@@ -82,9 +91,15 @@ class CustomLineSink:
                     self._set(k, v)
                 else:
                     self.missed = True
+            elif k == E.BLOCK:
+                values = v[1]
+                for i, name in self._block_matches(v[0]):
+                    self._set(name, str(values[i]))
             elif k == E.TIME:
                 if v[0] in slot:
                     self._set(v[0], iso_local(v[1]))
+                else:
+                    self.missed = True
             elif k == E.FLAT_FIELD:
                 self._set(v[0], v[1])
             elif k == E.SCOPE:

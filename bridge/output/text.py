@@ -25,6 +25,8 @@ class TextSink:
         for k, v in dg.events:
             if k.__class__ is str:
                 add(f"{k} {v}\n")
+            elif k == E.BLOCK:
+                add(v[0].text % v[1])
             elif k == E.LOG:
                 add(v)
             elif k == E.TIME:
@@ -44,14 +46,22 @@ class GrepSink:
 
     def render(self, dg: Datagram) -> tuple[str, str]:
         now = iso_local(dg.timestamp)
-        pre = _context(now, ("-", 0, 0, 0, 0, 0, 0))
+        ctx: tuple[str, int, int, int, int, int, int] = ("-", 0, 0, 0, 0, 0, 0)
+        pre = _context(now, ctx)
         out = [pre + _START]
         add = out.append
         for k, v in dg.events:
             if k.__class__ is str:
                 add(f"{pre}{k} {v}\n")
+            elif k == E.BLOCK:
+                text = v[0].text % v[1]
+                add(pre + text[:-1].replace("\n", "\n" + pre) + "\n")
             elif k == E.CTX:
-                pre = _context(now, v)
+                ctx = v
+                pre = _context(now, ctx)
+            elif k == E.CTX_ELEMENT:
+                ctx = (*ctx[:6], v)
+                pre = _context(now, ctx)
             elif k == E.LOG:
                 add(pre + v)
             elif k == E.TIME:

@@ -13,11 +13,18 @@ from __future__ import annotations
 import socket
 import struct
 
+from bridge.sflow import events as E
+from bridge.sflow.events import block
 from bridge.sflow.reader import Decoder, Sample, fmt_ip6
 
 _VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
 _IP6_EXT = frozenset((0, 43, 44, 51, 60))
 _IPV4 = struct.Struct(">BBHHHBBH4s4s")
+_IPV4_NAMES = ("ip.tot_len", "srcIP", "dstIP", "IPProtocol", "IPTOS", "IPTTL", "IPID")
+_IPV6_NAMES = ("IPTOS", "IP6_label", "IPV6_payloadLen", "IPTTL", "srcIP6", "dstIP6")
+_TCP_NAMES = ("TCPSrcPort", "TCPDstPort", "TCPFlags")
+_UDP_NAMES = ("UDPSrcPort", "UDPDstPort", "UDPBytes")
+_ICMP_NAMES = ("ICMPType", "ICMPCode")
 
 
 def decode_link_layer(d: Decoder, s: Sample) -> None:
@@ -132,26 +139,21 @@ def decode_ip_layer4(d: Decoder, s: Sample, ptr: int) -> None:
         return
     proto = s.ip_protocol
     if proto == 1:
-        d.f("ICMPType", str(buf[ptr]))
-        d.f("ICMPCode", str(buf[ptr + 1]))
         s.sport = buf[ptr]
         s.dport = buf[ptr + 1]
+        d.ev.append((E.BLOCK, (block(_ICMP_NAMES, d.prefix), (s.sport, s.dport))))
         s.offset_to_payload = ptr + 2 - hdr
     elif proto == 6:
         s.sport = (buf[ptr] << 8) | buf[ptr + 1]
         s.dport = (buf[ptr + 2] << 8) | buf[ptr + 3]
         s.tcp_flags = buf[ptr + 13]
-        d.f("TCPSrcPort", str(s.sport))
-        d.f("TCPDstPort", str(s.dport))
-        d.f("TCPFlags", str(s.tcp_flags))
+        d.ev.append((E.BLOCK, (block(_TCP_NAMES, d.prefix), (s.sport, s.dport, s.tcp_flags))))
         s.offset_to_payload = ptr + (buf[ptr + 12] >> 4) * 4 - hdr
     elif proto == 17:
         s.sport = (buf[ptr] << 8) | buf[ptr + 1]
         s.dport = (buf[ptr + 2] << 8) | buf[ptr + 3]
         s.udp_pdu_len = (buf[ptr + 4] << 8) | buf[ptr + 5]
-        d.f("UDPSrcPort", str(s.sport))
-        d.f("UDPDstPort", str(s.dport))
-        d.f("UDPBytes", str(s.udp_pdu_len))
+        d.ev.append((E.BLOCK, (block(_UDP_NAMES, d.prefix), (s.sport, s.dport, s.udp_pdu_len))))
         s.offset_to_payload = ptr + 8 - hdr
     else:
         s.offset_to_payload = ptr - hdr
@@ -171,14 +173,9 @@ def decode_ipv4(d: Decoder, s: Sample) -> None:
     s.ip_protocol = proto
     s.ip_tos = tos
     s.ip_ttl = ttl
-    d.f("ip.tot_len", str(tot_len))
-    d.f("srcIP", s.ipsrc)
-    d.f("dstIP", s.ipdst)
-    d.f("IPProtocol", str(proto))
-    d.f("IPTOS", str(tos))
-    d.f("IPTTL", str(ttl))
     # sflowtool prints the identification without ntohs(): these are the bytes read little-endian
-    d.f("IPID", str(buf[ptr + 4] | (buf[ptr + 5] << 8)))
+    ipid = buf[ptr + 4] | (buf[ptr + 5] << 8)
+    d.ev.append((E.BLOCK, (block(_IPV4_NAMES, d.prefix), (tot_len, s.ipsrc, s.ipdst, proto, tos, ttl, ipid))))
     s.ip_fragment_offset = frag & 0x1FFF
     if s.ip_fragment_offset:
         d.f("IPFragmentOffset", str(s.ip_fragment_offset))
@@ -200,18 +197,14 @@ def decode_ipv6(d: Decoder, s: Sample) -> None:
         d.log(f"header decode error: unexpected IP version: {version}\n")
         return
     s.ip_tos = ((buf[ptr] & 15) << 4) | (buf[ptr + 1] >> 4)
-    d.f("IPTOS", str(s.ip_tos))
     s.flow_label = ((buf[ptr + 1] & 15) << 16) | (buf[ptr + 2] << 8) | buf[ptr + 3]
-    d.f("IP6_label", "0x%x" % s.flow_label)
     payload_len = (buf[ptr + 4] << 8) | buf[ptr + 5]
-    d.f("IPV6_payloadLen", str(payload_len) if payload_len else "<jumbo>")
     next_header = buf[ptr + 6]
     s.ip_ttl = buf[ptr + 7]
-    d.f("IPTTL", str(s.ip_ttl))
     s.ipsrc = fmt_ip6(buf[ptr + 8 : ptr + 24])
-    d.f("srcIP6", s.ipsrc)
     s.ipdst = fmt_ip6(buf[ptr + 24 : ptr + 40])
-    d.f("dstIP6", s.ipdst)
+    values = (s.ip_tos, "0x%x" % s.flow_label, payload_len or "<jumbo>", s.ip_ttl, s.ipsrc, s.ipdst)
+    d.ev.append((E.BLOCK, (block(_IPV6_NAMES, d.prefix), values)))
     ptr += 40
     while next_header in _IP6_EXT:
         d.f("IP6HeaderExtension", str(next_header))

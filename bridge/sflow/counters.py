@@ -46,12 +46,8 @@ class Table:
         if p + self.st.size <= d.end:
             values = self.st.unpack_from(d.buf, p)
             d.pos = p + self.st.size
-            pre = d.prefix
-            if self.plain:
-                d.ev.extend([(pre + n, str(v)) for n, v in zip(self.names, values, strict=True)])
-            else:
-                for n, k, v in zip(self.names, self.kinds, values, strict=True):
-                    d.f(n, _show(k, v))
+            shown = values if self.plain else tuple(_show(k, v) for k, v in zip(self.kinds, values, strict=True))
+            d.ev.append((E.BLOCK, (E.block(self.names, d.prefix), shown)))
             return values
         # short block: read field by field so the output stops where sflowtool's does
         out: list[int | float] = []
@@ -634,8 +630,7 @@ def read_counter_elements(d: Decoder, count: int) -> None:
     for _ in range(count):
         ev.append((E.OBJ, None))
         tag = d.u32()
-        d.s.element_type = tag
-        d.ctx()
+        d.ctx_element(tag)
         d.f("counterBlock_tag", fmt_tag(tag))
         length = d.u32()
         start = d.pos

@@ -154,10 +154,7 @@ def _read_datagram(d: Decoder, times: tuple[int, int, int, int]) -> None:
     read_time, read_us, pcap_time, pcap_us = times
     ev.append((E.CTX, ("-", 0, 0, 0, 0, 0, 0)))
     ev.append((E.SCOPE, E.SCOPE_DATAGRAM))
-    d.f("datagramSourceIP", d.source_ip)
-    d.f("datagramSize", str(d.end))
-    d.f("unixSecondsUTC", str(read_time))
-    d.f("unixSecondsUTC_uS", str(read_us))
+    ev.append((E.BLOCK, (_HEAD_FIELDS, (d.source_ip, d.end, read_time, read_us))))
     ev.append((E.TIME, ("localtime", read_time)))
     if pcap_time:
         ev.append((E.TIME, ("pcapTimestamp", pcap_time)))
@@ -175,10 +172,7 @@ def _read_datagram(d: Decoder, times: tuple[int, int, int, int]) -> None:
     d.ctx()
     uptime = d.u32()
     count = d.u32()
-    d.f("agent", d.agent)
-    d.f("packetSequenceNo", str(d.seq))
-    d.f("sysUpTime", str(uptime))
-    d.f("samplesInPacket", str(count))
+    ev.append((E.BLOCK, (_AGENT_FIELDS, (d.agent, d.seq, uptime, count))))
     ev.append((E.SCOPE, E.SCOPE_SAMPLE))
     ev.append((E.ARR, "samples"))
     for i in range(count):
@@ -252,6 +246,11 @@ def _read_data_source(d: Decoder, expanded: bool) -> None:
 
 
 _FLOW_COMPACT = struct.Struct(">8I")
+_FLOW_FIELDS = E.block(
+    ("sampleSequenceNo", "sourceId", "meanSkipCount", "samplePool", "dropEvents", "inputPort", "outputPort")
+)
+_HEAD_FIELDS = E.block(("datagramSourceIP", "datagramSize", "unixSecondsUTC", "unixSecondsUTC_uS"))
+_AGENT_FIELDS = E.block(("agent", "packetSequenceNo", "sysUpTime", "samplesInPacket"))
 _FLOW_EXPANDED = struct.Struct(">11I")
 
 
@@ -280,17 +279,16 @@ def _read_flow_sample(d: Decoder, expanded: bool) -> None:
             s.output_port = outp & 0x3FFFFFFF
         start = p + 4
         d.ctx()
-        ev.extend(
-            (
-                ("sampleSequenceNo", str(s.samples_generated)),
-                ("sourceId", f"{s.ds_class}:{s.ds_index}"),
-                ("meanSkipCount", str(s.mean_skip_count)),
-                ("samplePool", str(s.sample_pool)),
-                ("dropEvents", str(s.drop_events)),
-                ("inputPort", _in_out_port(s.input_port, s.input_port_format)),
-                ("outputPort", _in_out_port(s.output_port, s.output_port_format)),
-            )
+        values = (
+            s.samples_generated,
+            f"{s.ds_class}:{s.ds_index}",
+            s.mean_skip_count,
+            s.sample_pool,
+            s.drop_events,
+            s.input_port if not s.input_port_format else _in_out_port(s.input_port, s.input_port_format),
+            s.output_port if not s.output_port_format else _in_out_port(s.output_port, s.output_port_format),
         )
+        ev.append((E.BLOCK, (_FLOW_FIELDS, values)))
     else:
         # field by field, so that a short sample stops exactly where sflowtool's output does
         length = d.u32()

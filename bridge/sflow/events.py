@@ -20,6 +20,8 @@ JSON_ITEM: Final = 8  # bare JSON array item of the host adaptors MAC list (payl
 SCOPE: Final = 9  # -L field scope changes (payload: SCOPE_DATAGRAM or SCOPE_SAMPLE)
 TIME: Final = 10  # field whose value is a local time (payload: (name, unix seconds))
 DONE: Final = 11  # a sample finished (payload: (kind, Sample)); drives -l, -L, -H and pcap lines
+BLOCK: Final = 12  # several fields at once (payload: (Block, values)); the fast path for fixed layouts
+CTX_ELEMENT: Final = 13  # -g context: only the record tag changed (payload: tag)
 
 SCOPE_NONE: Final = 0
 SCOPE_DATAGRAM: Final = 1
@@ -33,3 +35,40 @@ DONE_DISCARD: Final = "discard"
 DONE_RT: Final = "rt"  # rtmetric / rtflow: -L writes its line here
 
 Event = tuple[Any, Any]
+
+
+class Block:
+    """A run of fields printed together, with its output templates made once.
+
+    The values of a block are numbers or text without newlines (the -g output
+    prefixes each line by splitting the block's text at newlines).
+    """
+
+    __slots__ = ("names", "text", "json", "_json_indented")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        esc = [n.replace("%", "%%") for n in names]
+        self.text = "".join(f"{n} %s\n" for n in esc)
+        self.json = ",".join(f'"{n}":"%s"' for n in esc)
+        self._json_indented: dict[int, str] = {}
+
+    def json_indented(self, depth: int) -> str:
+        t = self._json_indented.get(depth)
+        if t is None:
+            pad = "\n" + " " * depth
+            esc = [n.replace("%", "%%") for n in self.names]
+            t = self._json_indented[depth] = ",".join(f'{pad}"{n}":"%s"' for n in esc)
+        return t
+
+
+_BLOCKS: dict[tuple[str, tuple[str, ...]], Block] = {}
+
+
+def block(names: tuple[str, ...], prefix: str = "") -> Block:
+    """The shared Block for these field names under this prefix."""
+    key = (prefix, names)
+    b = _BLOCKS.get(key)
+    if b is None:
+        b = _BLOCKS[key] = Block(tuple(prefix + n for n in names))
+    return b

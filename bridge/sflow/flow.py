@@ -30,6 +30,9 @@ APP_STATUS = (
 
 
 _HEADER_V5 = struct.Struct(">IIII")
+_HEADER_NAMES = ("headerProtocol", "sampledPacketSize", "strippedBytes", "headerLen")
+_SWITCH = struct.Struct(">IIII")
+_SWITCH_NAMES = ("extendedType", "in_vlan", "in_priority", "out_vlan", "out_priority")
 
 
 def read_sampled_header(d: Decoder, tag: int = 0, length: int = 0) -> None:
@@ -41,10 +44,12 @@ def read_sampled_header(d: Decoder, tag: int = 0, length: int = 0) -> None:
     if d.version > 4 and p + 16 <= d.end:
         s.header_protocol, s.sampled_packet_size, s.stripped, s.header_len = _HEADER_V5.unpack_from(d.buf, p)
         d.pos = p + 16
-        ev.append((pre + "headerProtocol", str(s.header_protocol)))
-        ev.append((pre + "sampledPacketSize", str(s.sampled_packet_size)))
-        ev.append((pre + "strippedBytes", str(s.stripped)))
-        ev.append((pre + "headerLen", str(s.header_len)))
+        ev.append(
+            (
+                E.BLOCK,
+                (E.block(_HEADER_NAMES, pre), (s.header_protocol, s.sampled_packet_size, s.stripped, s.header_len)),
+            )
+        )
     else:
         s.header_protocol = d.u32()
         d.f("headerProtocol", str(s.header_protocol))
@@ -166,6 +171,13 @@ def read_sampled_ipv6(d: Decoder, prefix: str = "") -> None:
 
 def read_extended_switch(d: Decoder, tag: int = 0, length: int = 0) -> None:
     s = d.s
+    p = d.pos
+    if p + 16 <= d.end:
+        s.in_vlan, s.in_priority, s.out_vlan, s.out_priority = v = _SWITCH.unpack_from(d.buf, p)
+        d.pos = p + 16
+        s.extended_data_tag |= 1
+        d.ev.append((E.BLOCK, (E.block(_SWITCH_NAMES, d.prefix), ("SWITCH", *v))))
+        return
     d.f("extendedType", "SWITCH")
     s.in_vlan = d.u32()
     s.in_priority = d.u32()
@@ -665,7 +677,6 @@ _TAG_LEN = struct.Struct(">II")
 def read_flow_elements(d: Decoder) -> None:
     """readFlowSampleElements(): the record list of a flow or discard sample."""
     ev = d.ev
-    s = d.s
     n = d.u32()
     for _ in range(n):
         ev.append((E.OBJ, None))
@@ -673,13 +684,11 @@ def read_flow_elements(d: Decoder) -> None:
         if p + 8 <= d.end:
             tag, length = _TAG_LEN.unpack_from(d.buf, p)
             d.pos = p + 8
-            s.element_type = tag
-            d.ctx()
+            d.ctx_element(tag)
             ev.append((d.prefix + "flowBlock_tag", fmt_tag(tag)))
         else:
             tag = d.u32()
-            s.element_type = tag
-            d.ctx()
+            d.ctx_element(tag)
             d.f("flowBlock_tag", fmt_tag(tag))
             length = d.u32()
         start = d.pos

@@ -302,6 +302,10 @@ class Decoder:
             (E.CTX, (self.agent, self.sub_id, self.seq, s.ds_class, s.ds_index, s.sample_type, s.element_type))
         )
 
+    def ctx_element(self, tag: int) -> None:
+        self.s.element_type = tag
+        self.ev.append((E.CTX_ELEMENT, tag))
+
     def length_check(self, what: str, start: int, length: int) -> None:
         actual = self.pos - start
         if actual != (((length + 3) >> 2) << 2) & 0xFFFFFFFF:
