@@ -10,12 +10,13 @@ import getopt
 import os
 import sys
 from collections.abc import Iterable
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.output.clf import CommonLogSink
 from bridge.output.json_output import JsonSink
 from bridge.output.lines import CustomLineSink, LineSink
+from bridge.output.pcap import SflowtoolPcapSink
 from bridge.output.text import GrepSink, TextSink
 from bridge.sflow import DecodeError, decode
 
@@ -34,9 +35,6 @@ LONG_OPTS = {
 
 # options that later work adds; until then they are refused rather than ignored
 NOT_YET = {
-    "t": "pcap output of packet samples",
-    "T": "pcap output of discard samples",
-    "M": "pcap output of whole datagrams",
     "f": "forwarding",
     "c": "NetFlow export",
     "d": "NetFlow export",
@@ -116,7 +114,7 @@ Filters:
 
 
 class Sink(Protocol):
-    def render(self, dg: object) -> tuple[str, str]: ...
+    def render(self, dg: Any) -> tuple[str | bytes, str]: ...
 
 
 class Config:
@@ -129,6 +127,7 @@ class Config:
         self.controlled = False
         self.address: str | None = None
         self.keep_going = False
+        self.pcap_mode = ""  # "t", "T" or "M" when writing pcap
 
 
 class UsageError(Exception):
@@ -167,6 +166,8 @@ def parse_args(argv: list[str]) -> Config:
             raise UsageError(f"option -{o} ({NOT_YET[o]}) is not available in this version of sflow-bridge")
         if o == "p":
             cfg.port = _atoi(val)
+        elif o in ("t", "T", "M"):
+            cfg.pcap_mode = o
         elif o == "l":
             cfg.sink = LineSink()
         elif o == "g":
@@ -199,6 +200,11 @@ def parse_args(argv: list[str]) -> Config:
             raise _Exit(USAGE.format(cmd=os.path.basename(sys.argv[0]) or "sflowtool"), 0)
     if rest:
         raise UsageError(f"unexpected argument '{rest[0]}'")
+    if cfg.pcap_mode:
+        # like sflowtool, the last output option wins; a pcap option given last selects pcap
+        last = [o for o, _ in opts if o.lstrip("-") in ("t", "T", "M", "l", "g", "j", "J", "H", "L")]
+        if last and last[-1].lstrip("-") in ("t", "T", "M"):
+            cfg.sink = SflowtoolPcapSink(cfg.pcap_mode, from_socket=cfg.read_file is None)
     return cfg
 
 
@@ -227,7 +233,7 @@ class Printer:
         if error is not None:
             err = f"{error.message}caught exception: {error.kind}\n{err}"
         if out:
-            self.out.write(out.encode("latin-1"))
+            self.out.write(out.encode("latin-1") if isinstance(out, str) else out)
             self.out.flush()
         if err:
             self.error(err)
@@ -296,6 +302,10 @@ def run(args: list[str], stdin: BinaryIO, out: BinaryIO, err: BinaryIO) -> int:
         return 2
     printer = Printer(cfg.sink, out, err)
     try:
+        start = getattr(cfg.sink, "start", None)
+        if start is not None:
+            out.write(start())
+            out.flush()
         if cfg.read_file is not None:
             return run_file(cfg, printer, stdin)
         return run_udp(cfg, printer)

@@ -11,6 +11,7 @@ from tests.helpers import sflowtool
 
 L_FIELDS = "localtime,agent,srcIP,dstIP,IPProtocol,TCPSrcPort,TCPDstPort,sampledPacketSize,meanSkipCount"
 MODES = {"text": [], "g": ["-g"], "l": ["-l"], "L": ["-L", L_FIELDS], "j": ["-j"], "J": ["-J"], "H": ["-H"]}
+PCAP_MODES = {"t.pcap": ["-t"], "T.pcap": ["-T"], "M.pcap": ["-M"]}
 
 
 def _expected_rc(name: str, mode: str) -> int:
@@ -23,14 +24,14 @@ def _expected_rc(name: str, mode: str) -> int:
 
 
 @needs_corpus
-@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("mode", list(MODES) + list(PCAP_MODES))
 @pytest.mark.parametrize("name", capture_names())
 def test_golden(name: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert CORPUS is not None
     golden = CORPUS / "golden"
     # the goldens were made from the corpus folder with -r ./captures/NAME.pcap, a path two messages print
     monkeypatch.chdir(CORPUS)
-    out, err, rc = sflowtool(["-r", f"./captures/{name}.pcap", *MODES[mode]])
+    out, err, rc = sflowtool(["-r", f"./captures/{name}.pcap", *(MODES[mode] if mode in MODES else PCAP_MODES[mode])])
     assert out == (golden / f"{name}.{mode}").read_bytes()
     assert err == (golden / f"{name}.{mode}.stderr").read_bytes()
     assert rc == _expected_rc(name, mode)
