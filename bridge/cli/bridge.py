@@ -1,18 +1,294 @@
-"""``sflow-bridge``: the bridge's own command (subcommands grow with the project)."""
+"""``sflow-bridge``: sampled packets as a live libpcap stream for tcpdump and tshark.
+
+    sflow-bridge | tcpdump -l -r - 'tcp[tcpflags] == tcp-syn'
+    sflow-bridge | tshark -l -r - -Y dns
+    sflow-bridge -w sampled.pcap
+    sflow-bridge demo --to 127.0.0.1:6343
+
+Listens for sFlow on UDP 6343 (``-p``, ``-4``, ``-6``, ``-A``, ``-b`` as sflowtool) or
+reads a capture of sFlow datagrams (``-r``), and writes every sampled packet
+header it carries as a pcap record; ``-f`` applies a capture filter first. A
+summary of what was received, lost and not written goes to stderr at exit and on
+SIGUSR1.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import select
+import signal
 import sys
+import time
+from typing import BinaryIO
+
+from bridge import __version__
+from bridge.net.accounting import Accounting
+from bridge.net.pcapfile import Notice, PcapError, PcapReader
+from bridge.output.bpf import CaptureFilter, FilterError
+from bridge.output.pcap import DLT_EN10MB, PROTOCOL_NAMES, file_header, frame, record
+from bridge.sflow import DecodeError, decode
+from bridge.sflow.headers import Headers, Packet, walk
+
+BATCH = 1 << 16  # write when this much is waiting, or when the sockets are drained
+
+
+class Output:
+    """Batched writes to stdout or a file; notices when a pipe's reader has gone."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.fd = stream.fileno()
+        self.pending: list[bytes] = []
+        self.size = 0
+        self.closed = False
+
+    def add(self, data: bytes) -> None:
+        self.pending.append(data)
+        self.size += len(data)
+        if self.size >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending or self.closed:
+            return
+        data = b"".join(self.pending)
+        self.pending.clear()
+        self.size = 0
+        view = memoryview(data)
+        try:
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+        except BrokenPipeError:
+            self.closed = True
+
+
+class Bridge:
+    def __init__(self, out: Output, capture_filter: CaptureFilter | None) -> None:
+        self.out = out
+        self.filter = capture_filter
+        self.acct = Accounting()
+
+    def datagram(self, data: bytes, source: str, sec: int, usec: int) -> None:
+        now = time.time()
+        acct = self.acct
+        try:
+            h = walk(data) if len(data) >= 4 and data[3] == 5 and data[:3] == b"\x00\x00\x00" else _headers_v2v4(data)
+        except DecodeError:
+            acct.bad_datagram(source, now)
+            return
+        acct.datagram(h.agent, h.sub_agent, h.sequence, h.samples, now)
+        acct.no_header += h.no_header
+        add = self.out.add
+        flt = self.filter
+        for pkt in h.packets:
+            framed = frame(pkt.protocol, data[pkt.offset : pkt.offset + pkt.length], pkt.frame_length, pkt.stripped)
+            if framed is None:
+                acct.skipped[f"with header protocol {pkt.protocol} ({PROTOCOL_NAMES.get(pkt.protocol, '?')})"] += 1
+                continue
+            body, wire = framed
+            if flt is not None and not flt.matches(DLT_EN10MB, body, wire):
+                acct.skipped["filtered out"] += 1
+                continue
+            add(record(sec, usec, body, wire))
+            acct.written += 1
+
+
+def _headers_v2v4(data: bytes) -> Headers:
+    """sFlow v2/v4 (or anything not v5) through the full decoder."""
+    dg = decode(data)
+    h = Headers()
+    h.version = dg.version
+    h.agent = dg.agent.encode()
+    h.sequence = dg.sequence
+    for s in dg.samples:
+        kind = 1 if s.sample_type == 1 else 2 if s.sample_type == 2 else 0
+        h.samples.append((kind, s.ds_class, s.ds_index, s.samples_generated, s.drop_events))
+        if kind == 1 and s.packet_data_tag == 1:
+            h.packets.append(
+                Packet(
+                    s.header_protocol,
+                    s.sampled_packet_size,
+                    0,
+                    s.header_off,
+                    s.header_len,
+                    s.ds_class,
+                    s.ds_index,
+                    s.samples_generated,
+                    s.mean_skip_count,
+                    s.sample_pool,
+                    s.drop_events,
+                    0,
+                    s.input_port,
+                    0,
+                    s.output_port,
+                )  # fmt: skip
+            )
+        elif kind == 1:
+            h.no_header += 1
+    return h
+
+
+class _Signals:
+    def __init__(self) -> None:
+        self.stop = False
+        self.report = False
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGUSR1, self._report)
+
+    def _stop(self, signum: int, frame: object) -> None:
+        self.stop = True
+
+    def _report(self, signum: int, frame: object) -> None:
+        self.report = True
+
+
+def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdout: bool) -> int:
+    from bridge.net.udp import open_listeners, source_text
+
+    def warn(text: str) -> None:
+        err.write(text.encode())
+        err.flush()
+
+    controlled = args.listen4 or args.listen6 or args.both or args.bind is not None
+    listen4 = args.listen4 or args.both
+    listen6 = args.listen6 or args.both or not (args.listen4 or args.both)
+    socks = open_listeners(args.port, listen4, listen6, controlled, args.bind, warn)
+    if not socks:
+        warn("sflow-bridge: unable to open a UDP socket for sFlow\n")
+        return 1
+    sig = _Signals()
+    where = ", ".join(f"[{s.getsockname()[0]}]:{s.getsockname()[1]}" for s in socks)
+    warn(f"sflow-bridge: listening for sFlow on UDP {where}\n")
+    poller = select.poll()
+    by_fd = {}
+    for s in socks:
+        poller.register(s.fileno(), select.POLLIN)
+        by_fd[s.fileno()] = s
+    if watch_stdout:
+        poller.register(bridge.out.fd, 0)  # only POLLERR/POLLHUP: the reader went away
+    out = bridge.out
+    try:
+        while not sig.stop and not out.closed:
+            if sig.report:
+                sig.report = False
+                warn(bridge.acct.summary())
+            try:
+                ready = poller.poll(20 if out.pending else 250)
+            except InterruptedError:
+                continue
+            for fd, _ev in ready:
+                if fd == out.fd:
+                    out.closed = True
+                    break
+                sock = by_fd[fd]
+                for _ in range(1024):  # bounded, so that a flood cannot starve the flush
+                    try:
+                        data, peer = sock.recvfrom(65536)
+                    except BlockingIOError:
+                        break
+                    t = time.time_ns() // 1000
+                    bridge.datagram(data, source_text(peer[0]), t // 1_000_000, t % 1_000_000)
+            out.flush()
+    finally:
+        out.flush()
+        for s in socks:
+            s.close()
+    warn(bridge.acct.summary())
+    return 0
+
+
+def run_file(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, stdin: BinaryIO) -> int:
+    name = args.read
+    try:
+        stream = stdin if name == "-" else open(name, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        err.write(f"sflow-bridge: cannot open {name}: {exc.strerror}\n".encode())
+        return 1
+    try:
+        for item in PcapReader(stream, name):
+            if isinstance(item, Notice):
+                err.write(f"sflow-bridge: {item.message}".encode())
+            else:
+                bridge.datagram(item.data, "-", item.ts_sec, item.ts_usec)
+            if bridge.out.closed:
+                break
+    except PcapError as exc:
+        err.write(f"sflow-bridge: {exc.text()}".encode())
+        return 1
+    finally:
+        if stream is not stdin:
+            stream.close()
+        bridge.out.flush()
+    err.write(bridge.acct.summary().encode())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sflow-bridge",
+        description="Writes the packet headers sampled by sFlow agents as a libpcap stream.",
+        epilog="Subcommands: 'sflow-bridge demo --help' (a demo agent sending sFlow).",
+    )
+    p.add_argument("-p", "--port", type=int, default=6343, help="UDP port for sFlow (default 6343)")
+    p.add_argument("-4", dest="listen4", action="store_true", help="listen on IPv4 only")
+    p.add_argument("-6", dest="listen6", action="store_true", help="listen on IPv6 only")
+    p.add_argument("-A", dest="both", action="store_true", help="listen on IPv4 and IPv6 sockets")
+    p.add_argument("-b", dest="bind", metavar="ADDRESS", help="listen on this address only")
+    p.add_argument("-r", dest="read", metavar="FILE", help="read sFlow datagrams from a pcap file ('-' for stdin)")
+    p.add_argument("-w", dest="write", metavar="FILE", default="-", help="write the pcap here (default '-': stdout)")
+    p.add_argument("-f", dest="filter", metavar="FILTER", help="capture filter in tcpdump syntax, e.g. 'port 53'")
+    p.add_argument("--api", default="none", help="HTTP API address (not available yet: only 'none')")
+    p.add_argument("--version", action="version", version=f"sflow-bridge {__version__}")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bridge.cli import demo
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "demo":
+        from bridge.cli import demo
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "demo":
-        return demo.main(args[1:])
-    sys.stderr.write("usage: sflow-bridge demo [--to HOST:PORT] [--count N] [--rate N]\n")
-    return 2
+        return demo.main(args_list[1:])
+    p = parser()
+    args = p.parse_args(args_list)
+    if args.api != "none":
+        p.error("the HTTP API is not available in this version; use --api none")
+    if not 0 <= args.port <= 65535:
+        p.error(f"port {args.port} out of range")
+    err = sys.stderr.buffer
+    try:
+        flt = CaptureFilter(args.filter) if args.filter else None
+    except FilterError as exc:
+        p.error(str(exc))
+    to_stdout = args.write == "-"
+    if to_stdout and sys.stdout.isatty():
+        p.error("will not write a binary pcap stream to a terminal: pipe it (| tcpdump -r -) or use -w FILE")
+    try:
+        stream = sys.stdout.buffer if to_stdout else open(args.write, "wb")  # noqa: SIM115
+    except OSError as exc:
+        p.error(f"cannot write {args.write}: {exc.strerror}")
+    out = Output(stream)
+    out.add(file_header(DLT_EN10MB, 262144))
+    out.flush()
+    bridge = Bridge(out, flt)
+    try:
+        if args.read is not None:
+            return run_file(args, bridge, err, sys.stdin.buffer)
+        return run_udp(args, bridge, err, watch_stdout=to_stdout and _is_pipe(out.fd))
+    finally:
+        if not to_stdout:
+            stream.close()
+
+
+def _is_pipe(fd: int) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode) or stat.S_ISSOCK(os.fstat(fd).st_mode)
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

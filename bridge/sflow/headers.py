@@ -128,8 +128,23 @@ def walk(data: bytes) -> Headers:
                     if rbody + 16 + hlen > r:
                         raise DecodeError(EOS, rbody + 12, f"sampled header of {hlen} bytes overruns its record")
                     packets.append(
-                        Packet(proto, frame_length, stripped, rbody + 16, hlen, dsc, dsi, seq, rate, pool, drops,
-                               inf, inp, outf, outp)  # fmt: skip
+                        Packet(
+                            proto,
+                            frame_length,
+                            stripped,
+                            rbody + 16,
+                            hlen,
+                            dsc,
+                            dsi,
+                            seq,
+                            rate,
+                            pool,
+                            drops,
+                            inf,
+                            inp,
+                            outf,
+                            outp,
+                        )  # fmt: skip
                     )
                     found = True
             if not found:
