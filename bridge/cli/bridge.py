@@ -18,6 +18,7 @@ import argparse
 import os
 import select
 import signal
+import struct
 import sys
 import time
 from typing import BinaryIO
@@ -26,11 +27,12 @@ from bridge import __version__
 from bridge.net.accounting import Accounting
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.output.bpf import CaptureFilter, FilterError
-from bridge.output.pcap import DLT_EN10MB, PROTOCOL_NAMES, file_header, frame, record
+from bridge.output.pcap import DLT_EN10MB, ETH_FOR_IP, PROTOCOL_NAMES, file_header
 from bridge.sflow import DecodeError, decode
-from bridge.sflow.headers import Headers, Packet, walk
+from bridge.sflow.headers import Headers, walk
 
 BATCH = 1 << 16  # write when this much is waiting, or when the sockets are drained
+_REC = struct.Struct("<IIII").pack
 
 
 class Output:
@@ -71,28 +73,46 @@ class Bridge:
         self.acct = Accounting()
 
     def datagram(self, data: bytes, source: str, sec: int, usec: int) -> None:
+        """Writes the datagram's sampled headers as pcap records, all under the Ethernet link type.
+
+        Ethernet headers go as they are. IPv4 and IPv6 headers (header protocols 11
+        and 12, from routers and hosts) get a 14-byte Ethernet header with zero MACs
+        and the right EtherType, so that one stream carries both and tcpdump reads it.
+        The original length is the sample's frame length less the stripped bytes (the
+        FCS, and any encapsulation removed before the header was taken), plus the
+        synthesized header, and never less than what was captured.
+        """
         now = time.time()
         acct = self.acct
         try:
-            h = walk(data) if len(data) >= 4 and data[3] == 5 and data[:3] == b"\x00\x00\x00" else _headers_v2v4(data)
+            h = walk(data) if data[:4] == b"\0\0\0\x05" else _headers_v2v4(data)
         except DecodeError:
             acct.bad_datagram(source, now)
             return
         acct.datagram(h.agent, h.sub_agent, h.sequence, h.samples, now)
         acct.no_header += h.no_header
-        add = self.out.add
         flt = self.filter
-        for pkt in h.packets:
-            framed = frame(pkt.protocol, data[pkt.offset : pkt.offset + pkt.length], pkt.frame_length, pkt.stripped)
-            if framed is None:
-                acct.skipped[f"with header protocol {pkt.protocol} ({PROTOCOL_NAMES.get(pkt.protocol, '?')})"] += 1
+        records = []
+        for offset, length, proto, frame_length, stripped, _ in h.packets:
+            if proto == 1:
+                body = data[offset : offset + length]
+                wire = frame_length - stripped
+            elif proto == 11 or proto == 12:
+                body = ETH_FOR_IP[proto] + data[offset : offset + length]
+                wire = frame_length - stripped + 14
+            else:
+                acct.skipped[f"with header protocol {proto} ({PROTOCOL_NAMES.get(proto, '?')})"] += 1
                 continue
-            body, wire = framed
+            if wire < len(body):
+                wire = len(body)
             if flt is not None and not flt.matches(DLT_EN10MB, body, wire):
                 acct.skipped["filtered out"] += 1
                 continue
-            add(record(sec, usec, body, wire))
-            acct.written += 1
+            records.append(_REC(sec, usec, len(body), wire))
+            records.append(body)
+        if records:
+            acct.written += len(records) // 2
+            self.out.add(b"".join(records))
 
 
 def _headers_v2v4(data: bytes) -> Headers:
@@ -104,27 +124,11 @@ def _headers_v2v4(data: bytes) -> Headers:
     h.sequence = dg.sequence
     for s in dg.samples:
         kind = 1 if s.sample_type == 1 else 2 if s.sample_type == 2 else 0
-        h.samples.append((kind, s.ds_class, s.ds_index, s.samples_generated, s.drop_events))
+        index = len(h.samples)
+        h.samples.append((kind, s.ds_class, s.ds_index, s.samples_generated, s.drop_events, s.mean_skip_count,
+                          s.sample_pool, 0, s.input_port, 0, s.output_port))  # fmt: skip
         if kind == 1 and s.packet_data_tag == 1:
-            h.packets.append(
-                Packet(
-                    s.header_protocol,
-                    s.sampled_packet_size,
-                    0,
-                    s.header_off,
-                    s.header_len,
-                    s.ds_class,
-                    s.ds_index,
-                    s.samples_generated,
-                    s.mean_skip_count,
-                    s.sample_pool,
-                    s.drop_events,
-                    0,
-                    s.input_port,
-                    0,
-                    s.output_port,
-                )  # fmt: skip
-            )
+            h.packets.append((s.header_off, s.header_len, s.header_protocol, s.sampled_packet_size, 0, index))
         elif kind == 1:
             h.no_header += 1
     return h

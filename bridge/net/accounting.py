@@ -14,39 +14,18 @@ from collections import Counter
 KIND_NAMES = {1: "flow", 2: "counters", 5: "discard", 0: "other"}
 
 
-class _Seq:
-    """Gap counting over a 32-bit sequence number; a step back means the sender restarted."""
-
-    __slots__ = ("last", "lost", "restarts")
-
-    def __init__(self) -> None:
-        self.last: int | None = None
-        self.lost = 0
-        self.restarts = 0
-
-    def see(self, seq: int) -> int:
-        last = self.last
-        self.last = seq
-        if last is None:
-            return 0
-        gap = (seq - last - 1) & 0xFFFFFFFF
-        if gap == 0:
-            return 0
-        if gap < 0x80000000:
-            self.lost += gap
-            return gap
-        self.restarts += 1  # seq <= last: agent restart or reordering
-        return 0
-
-
 class AgentStats:
-    __slots__ = ("datagrams", "samples", "seq", "sources", "drops", "malformed", "first_seen", "last_seen")
+    __slots__ = ("datagrams", "samples", "seq", "lost", "restarts", "sources", "drops", "malformed", "first_seen",
+                 "last_seen")  # fmt: skip
 
     def __init__(self, now: float) -> None:
         self.datagrams = 0
-        self.samples: Counter[str] = Counter()
-        self.seq = _Seq()
-        self.sources: dict[tuple[int, int, int], _Seq] = {}
+        self.samples: Counter[int] = Counter()  # by sample kind
+        self.seq: int | None = None  # last datagram sequence number
+        self.lost = 0  # datagrams missing from the sequence
+        self.restarts = 0  # steps back in the sequence: agent restarts or reordering
+        # per (kind, ds_class, ds_index): [last sample sequence number, samples lost]
+        self.sources: dict[tuple[int, int, int], list[int]] = {}
         self.drops: dict[tuple[int, int], int] = {}  # latest drop counter per flow data source
         self.malformed = 0
         self.first_seen = now
@@ -54,7 +33,7 @@ class AgentStats:
 
     @property
     def lost_samples(self) -> int:
-        return sum(s.lost for s in self.sources.values())
+        return sum(s[1] for s in self.sources.values())
 
 
 class Accounting:
@@ -74,21 +53,36 @@ class Accounting:
         st.last_seen = now
         return st
 
-    def datagram(self, agent: bytes, sub_agent: int, sequence: int, samples: list[tuple[int, int, int, int, int]],
-                 now: float) -> None:  # fmt: skip
+    def datagram(self, agent: bytes, sub_agent: int, sequence: int, samples: list[tuple[int, ...]], now: float) -> None:
         self.datagrams += 1
         st = self.agent(agent, sub_agent, now)
         st.datagrams += 1
-        st.seq.see(sequence)
-        for kind, dsc, dsi, seq, drops in samples:
-            st.samples[KIND_NAMES.get(kind, "other")] += 1
+        last = st.seq
+        st.seq = sequence
+        if last is not None:
+            gap = (sequence - last - 1) & 0xFFFFFFFF
+            if gap:
+                if gap < 0x80000000:
+                    st.lost += gap
+                else:
+                    st.restarts += 1
+        sources = st.sources
+        counts = st.samples
+        for info in samples:
+            kind = info[0]
+            counts[kind] += 1
             if kind:
-                src = st.sources.get((kind, dsc, dsi))
+                key = (kind, info[1], info[2])
+                src = sources.get(key)
                 if src is None:
-                    src = st.sources[(kind, dsc, dsi)] = _Seq()
-                src.see(seq)
-            if kind == 1:
-                st.drops[(dsc, dsi)] = drops
+                    sources[key] = [info[3], 0]
+                else:
+                    gap = (info[3] - src[0] - 1) & 0xFFFFFFFF
+                    src[0] = info[3]
+                    if gap and gap < 0x80000000:
+                        src[1] += gap
+                if kind == 1:
+                    st.drops[(info[1], info[2])] = info[4]
 
     def bad_datagram(self, source: str, now: float) -> None:
         self.datagrams += 1
@@ -102,17 +96,17 @@ class Accounting:
         ]
         for reason, n in sorted(self.skipped.items()):
             lines.append(f"  not written: {n} {reason}")
-        for (agent, sub), st in sorted(self.agents.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        for (agent, sub), st in sorted(self.agents.items(), key=lambda kv: (_sort_key(kv[0][0]), kv[0][1])):
             name = _agent_text(agent)
             if sub < 0:
                 lines.append(f"  from {name}: {st.malformed} malformed datagrams")
                 continue
-            samples = ", ".join(f"{n} {k}" for k, n in sorted(st.samples.items())) or "no samples"
+            samples = ", ".join(f"{n} {KIND_NAMES.get(k, 'other')}" for k, n in sorted(st.samples.items())) or "none"
             drops = sum(st.drops.values())
             lines.append(
-                f"  agent {name} sub-agent {sub}: {st.datagrams} datagrams ({st.seq.lost} lost), "
+                f"  agent {name} sub-agent {sub}: {st.datagrams} datagrams ({st.lost} lost), "
                 f"samples: {samples} ({st.lost_samples} lost), agent-reported drops {drops}"
-                + (f", {st.seq.restarts} sequence restarts" if st.seq.restarts else "")
+                + (f", {st.restarts} sequence restarts" if st.restarts else "")
             )
         return "\n".join(lines) + "\n"
 
@@ -123,3 +117,9 @@ def _agent_text(agent: bytes | str) -> str:
     if len(agent) in (4, 16):
         return str(ipaddress.ip_address(agent))
     return "-"
+
+
+def _sort_key(agent: bytes | str) -> tuple[int, bytes]:
+    if isinstance(agent, bytes):
+        return (len(agent), agent)
+    return (99, agent.encode())

@@ -74,24 +74,3 @@ PROTOCOL_NAMES = {
     9: "AAL5", 10: "AAL5-IP", 13: "MPLS", 14: "POS", 15: "802.11", 16: "802.11 A-MPDU",
     17: "802.11 A-MSDU subframe", 18: "InfiniBand",
 }  # fmt: skip
-
-
-def frame(protocol: int, header: bytes, frame_length: int, stripped: int) -> tuple[bytes, int] | None:
-    """A sampled header as an Ethernet (link type 1) record: (bytes, original length), or None.
-
-    Ethernet headers go as they are. IPv4 and IPv6 headers (header protocols 11
-    and 12, from routers and hosts) get a 14-byte Ethernet header with zero MACs
-    and the right EtherType, so that one stream can carry both and tcpdump reads it.
-    The original length is the sample's frame length less the stripped bytes (the
-    FCS, and any encapsulation removed before the header was taken), plus the
-    synthesized header; never less than what was captured.
-    """
-    if protocol == 1:
-        data = header
-        wire = frame_length - stripped
-    elif protocol in ETH_FOR_IP:
-        data = ETH_FOR_IP[protocol] + header
-        wire = frame_length - stripped + 14
-    else:
-        return None
-    return data, wire if wire >= len(data) else len(data)

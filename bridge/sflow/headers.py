@@ -10,39 +10,33 @@ skip by). Malformed input raises :class:`~bridge.sflow.reader.DecodeError`.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+import sys
+from array import array
 
 from bridge.sflow.reader import DECODE_ERROR, EOS, DecodeError
 
+_SWAP = sys.byteorder == "little"
+assert array("I").itemsize == 4
 _U32 = struct.Struct(">I").unpack_from
 _II = struct.Struct(">II").unpack_from
 _FLOW = struct.Struct(">8I").unpack_from  # compact flow sample after its tag
 _FLOW_X = struct.Struct(">11I").unpack_from  # expanded flow sample after its tag
-_HDR = struct.Struct(">4I").unpack_from  # protocol, frame length, stripped, header length
-_COUNTER_HEAD = struct.Struct(">III").unpack_from  # length, sequence, source id
+_3I = struct.Struct(">3I").unpack_from
+_4I = struct.Struct(">4I").unpack_from
 
 # sample kinds in Headers.samples
 FLOW, COUNTERS, DISCARD, OTHER = 1, 2, 5, 0
 
-
-class Packet(NamedTuple):
-    """A sampled header and the sample it came from."""
-
-    protocol: int  # sFlow header protocol: 1 Ethernet, 11 IPv4, 12 IPv6, 15 802.11, ...
-    frame_length: int  # the sample's frame_length: the packet on the wire, stripped bytes included
-    stripped: int  # bytes removed before the header was taken (the FCS, often)
-    offset: int  # where the header starts in the datagram
-    length: int  # header bytes present
-    ds_class: int
-    ds_index: int
-    seq: int  # sample sequence number
-    rate: int  # sampling rate (1 in N)
-    pool: int
-    drops: int
-    in_format: int
-    in_port: int
-    out_format: int
-    out_port: int
+# Headers.packets holds one tuple per sampled header:
+#   (offset, length, protocol, frame_length, stripped, sample)
+# offset/length: where the header bytes are in the datagram; protocol: the sFlow
+# header protocol (1 Ethernet, 11 IPv4, 12 IPv6, 15 802.11, ...); frame_length: the
+# packet on the wire, stripped bytes included; stripped: bytes removed before the
+# header was taken (the FCS, often); sample: index into Headers.samples.
+# Headers.samples holds one tuple per sample:
+#   (kind, ds_class, ds_index, sequence, drops, rate, pool, in_format, in_port, out_format, out_port)
+Packet = tuple[int, int, int, int, int, int]
+SampleInfo = tuple[int, int, int, int, int, int, int, int, int, int, int]
 
 
 class Headers:
@@ -56,8 +50,7 @@ class Headers:
         self.sub_agent = 0
         self.sequence = 0
         self.packets: list[Packet] = []
-        # (kind, ds_class, ds_index, sample sequence, drops) per sample, for loss accounting
-        self.samples: list[tuple[int, int, int, int, int]] = []
+        self.samples: list[SampleInfo] = []
         self.no_header = 0  # flow samples that carried no sampled header
 
 
@@ -70,102 +63,95 @@ def walk(data: bytes) -> Headers:
     end = len(data)
     if end < 28:
         raise _eos(0, "datagram header")
-    version, atype = _II(data, 0)
-    if version != 5:
-        raise DecodeError(DECODE_ERROR, 0, f"not an sFlow v5 datagram (version {version})")
+    # XDR is a sequence of big-endian 32-bit words: read them all at once, then index
+    w = array("I")
+    w.frombytes(data[: end & ~3])
+    if _SWAP:
+        w.byteswap()
+    nw = len(w)
+    if w[0] != 5:
+        raise DecodeError(DECODE_ERROR, 0, f"not an sFlow v5 datagram (version {w[0]})")
     h = Headers()
+    atype = w[1]
     if atype == 1:
         h.agent = data[8:12]
-        p = 12
+        i = 3
     elif atype == 2:
         h.agent = data[8:24]
-        p = 24
+        i = 6
     else:
         raise DecodeError(EOS, 4, f"unknown agent address type {atype}")
-    if p + 16 > end:
-        raise _eos(p, "datagram header")
-    h.sub_agent, h.sequence, _, count = struct.unpack_from(">4I", data, p)
-    p += 16
+    if i + 4 > nw:
+        raise _eos(i * 4, "datagram header")
+    h.sub_agent = w[i]
+    h.sequence = w[i + 1]
+    count = w[i + 3]
+    i += 4
     packets = h.packets
     samples = h.samples
     for _ in range(count):
-        if p + 8 > end:
-            raise _eos(p, "sample")
-        tag, length = _II(data, p)
-        body = p + 8
-        nxt = body + ((length + 3) & ~3)
-        if nxt > end:
-            raise _eos(p, "sample")
-        if tag == 1 or tag == 3:
-            if tag == 1:
-                if body + 32 > nxt:
-                    raise DecodeError(EOS, body, "flow sample shorter than its fixed fields")
-                seq, sid, rate, pool, drops, inp, outp, n = _FLOW(data, body)
-                dsc, dsi = sid >> 24, sid & 0xFFFFFF
-                inf, outf = inp >> 30, outp >> 30
-                inp &= 0x3FFFFFFF
-                outp &= 0x3FFFFFFF
-                r = body + 32
-            else:
-                if body + 44 > nxt:
-                    raise DecodeError(EOS, body, "flow sample shorter than its fixed fields")
-                seq, dsc, dsi, rate, pool, drops, inf, inp, outf, outp, n = _FLOW_X(data, body)
-                r = body + 44
-            samples.append((FLOW, dsc, dsi, seq, drops))
-            found = False
-            for _ in range(n):
-                if r + 8 > nxt:
-                    raise _eos(r, "flow record")
-                rtag, rlen = _II(data, r)
-                rbody = r + 8
-                r = rbody + ((rlen + 3) & ~3)
-                if r > nxt:
-                    raise _eos(rbody, "flow record")
-                if rtag == 1:
-                    if rlen < 16:
-                        raise DecodeError(EOS, rbody, "sampled header record too short")
-                    proto, frame_length, stripped, hlen = _HDR(data, rbody)
-                    if rbody + 16 + hlen > r:
-                        raise DecodeError(EOS, rbody + 12, f"sampled header of {hlen} bytes overruns its record")
-                    packets.append(
-                        Packet(
-                            proto,
-                            frame_length,
-                            stripped,
-                            rbody + 16,
-                            hlen,
-                            dsc,
-                            dsi,
-                            seq,
-                            rate,
-                            pool,
-                            drops,
-                            inf,
-                            inp,
-                            outf,
-                            outp,
-                        )  # fmt: skip
-                    )
-                    found = True
-            if not found:
-                h.no_header += 1
-        elif tag == 2 or tag == 4:
-            if tag == 2:
-                if body + 8 > nxt:
-                    raise _eos(body, "counter sample")
-                seq, sid = _II(data, body)
-                samples.append((COUNTERS, sid >> 24, sid & 0xFFFFFF, seq, 0))
-            else:
-                if body + 12 > nxt:
-                    raise _eos(body, "counter sample")
-                seq, dsc, dsi = struct.unpack_from(">3I", data, body)
-                samples.append((COUNTERS, dsc, dsi, seq, 0))
-        elif tag == 5:
-            if body + 16 > nxt:
-                raise _eos(body, "discard sample")
-            seq, dsc, dsi, drops = struct.unpack_from(">4I", data, body)
-            samples.append((DISCARD, dsc, dsi, seq, drops))
+        if i + 2 > nw:
+            raise _eos(i * 4, "sample")
+        tag = w[i]
+        body = i + 2
+        nxt = body + ((w[i + 1] + 3) >> 2)
+        if nxt > nw:
+            raise _eos(i * 4, "sample")
+        if tag == 1:
+            if body + 8 > nxt:
+                raise DecodeError(EOS, body * 4, "flow sample shorter than its fixed fields")
+            sid = w[body + 1]
+            inp = w[body + 5]
+            outp = w[body + 6]
+            info = (FLOW, sid >> 24, sid & 0xFFFFFF, w[body], w[body + 4], w[body + 2], w[body + 3], inp >> 30,
+                    inp & 0x3FFFFFFF, outp >> 30, outp & 0x3FFFFFFF)  # fmt: skip
+            n = w[body + 7]
+            r = body + 8
+        elif tag == 3:
+            if body + 11 > nxt:
+                raise DecodeError(EOS, body * 4, "flow sample shorter than its fixed fields")
+            info = (FLOW, w[body + 1], w[body + 2], w[body], w[body + 5], w[body + 3], w[body + 4], w[body + 6],
+                    w[body + 7], w[body + 8], w[body + 9])  # fmt: skip
+            n = w[body + 10]
+            r = body + 11
         else:
-            samples.append((OTHER, 0, 0, 0, 0))
-        p = nxt
+            if tag == 2 or tag == 4:
+                if body + (2 if tag == 2 else 3) > nxt:
+                    raise _eos(body * 4, "counter sample")
+                if tag == 2:
+                    sid = w[body + 1]
+                    samples.append((COUNTERS, sid >> 24, sid & 0xFFFFFF, w[body], 0, 0, 0, 0, 0, 0, 0))
+                else:
+                    samples.append((COUNTERS, w[body + 1], w[body + 2], w[body], 0, 0, 0, 0, 0, 0, 0))
+            elif tag == 5:
+                if body + 4 > nxt:
+                    raise _eos(body * 4, "discard sample")
+                samples.append((DISCARD, w[body + 1], w[body + 2], w[body], w[body + 3], 0, 0, 0, 0, 0, 0))
+            else:
+                samples.append((OTHER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+            i = nxt
+            continue
+        index = len(samples)
+        samples.append(info)
+        found = False
+        for _ in range(n):
+            if r + 2 > nxt:
+                raise _eos(r * 4, "flow record")
+            rlen = w[r + 1]
+            rbody = r + 2
+            rtag = w[r]
+            r = rbody + ((rlen + 3) >> 2)
+            if r > nxt:
+                raise _eos(rbody * 4, "flow record")
+            if rtag == 1:
+                if rlen < 16:
+                    raise DecodeError(EOS, rbody * 4, "sampled header record too short")
+                hlen = w[rbody + 3]
+                if rbody + 4 + ((hlen + 3) >> 2) > r:
+                    raise DecodeError(EOS, rbody * 4 + 12, f"sampled header of {hlen} bytes overruns its record")
+                packets.append(((rbody + 4) * 4, hlen, w[rbody], w[rbody + 1], w[rbody + 2], index))
+                found = True
+        if not found:
+            h.no_header += 1
+        i = nxt
     return h
