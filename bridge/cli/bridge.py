@@ -32,6 +32,7 @@ from bridge.sflow import DecodeError, decode
 from bridge.sflow.headers import Headers, walk
 
 BATCH = 1 << 16  # write when this much is waiting, or when the sockets are drained
+RCVBUF = 8 << 20  # bursts from many agents: the socket must hold them while a write blocks
 _REC = struct.Struct("<IIII").pack
 
 
@@ -150,7 +151,7 @@ class _Signals:
 
 
 def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdout: bool) -> int:
-    from bridge.net.udp import open_listeners, source_text
+    from bridge.net.udp import kernel_drops, open_listeners, source_text
 
     def warn(text: str) -> None:
         err.write(text.encode())
@@ -159,7 +160,7 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
     controlled = args.listen4 or args.listen6 or args.both or args.bind is not None
     listen4 = args.listen4 or args.both
     listen6 = args.listen6 or args.both or not (args.listen4 or args.both)
-    socks = open_listeners(args.port, listen4, listen6, controlled, args.bind, warn)
+    socks = open_listeners(args.port, listen4, listen6, controlled, args.bind, warn, RCVBUF, force=True)
     if not socks:
         warn("sflow-bridge: unable to open a UDP socket for sFlow\n")
         return 1
@@ -198,8 +199,12 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
             out.flush()
     finally:
         out.flush()
+        drops = [kernel_drops(s) for s in socks]
         for s in socks:
             s.close()
+    known = [d for d in drops if d is not None]
+    if known:
+        bridge.acct.socket_drops = sum(known)
     warn(bridge.acct.summary())
     return 0
 

@@ -44,6 +44,7 @@ class Accounting:
         self.written = 0
         self.skipped: Counter[str] = Counter()
         self.no_header = 0
+        self.socket_drops: int | None = None  # datagrams the kernel dropped before we read them
 
     def agent(self, agent: bytes | str, sub_agent: int, now: float) -> AgentStats:
         key = (agent, sub_agent)
@@ -93,6 +94,11 @@ class Accounting:
         lines = [
             f"sflow-bridge: {self.datagrams} datagrams, {self.malformed} malformed, {self.written} packets written, "
             f"{self.no_header} flow samples without a sampled header"
+            + (
+                f", {self.socket_drops} dropped by the kernel (socket buffer full)"
+                if self.socket_drops is not None
+                else ""
+            )
         ]
         for reason, n in sorted(self.skipped.items()):
             lines.append(f"  not written: {n} {reason}")

@@ -9,6 +9,7 @@ kernel grants less, because bursts of sFlow are lost in the socket otherwise.
 from __future__ import annotations
 
 import ipaddress
+import os
 import selectors
 import socket
 import time
@@ -27,21 +28,29 @@ class Arrival:
     usec: int
 
 
-def _request_buffer(sock: socket.socket, descr: str, warn: Callable[[str], None]) -> None:
+def _request_buffer(sock: socket.socket, descr: str, warn: Callable[[str], None], size: int, force: bool) -> int:
+    """Asks for a receive buffer of ``size`` bytes (sflowtool's messages); returns what the kernel granted."""
     current = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    if current > RCVBUF:
+    if current > size:
         warn(f"requestSocketBuffer({descr}): already have {current}\n")
-        return
+        return current
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        # with CAP_NET_ADMIN the limit net.core.rmem_max does not apply
+        sock.setsockopt(socket.SOL_SOCKET, 33 if force else socket.SO_RCVBUF, size)  # 33: SO_RCVBUFFORCE
     except OSError as exc:
-        warn(f"requestSocketBuffer({descr}): setsockopt(req={RCVBUF}) failed: {exc.strerror}\n")
+        if not force:
+            warn(f"requestSocketBuffer({descr}): setsockopt(req={size}) failed: {exc.strerror}\n")
+        else:
+            return _request_buffer(sock, descr, warn, size, False)
     got = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    if got < RCVBUF:
-        warn(f"requestSocketBuffer({descr}): requested {RCVBUF}, but only got {got}\n")
+    if got < size:
+        warn(f"requestSocketBuffer({descr}): requested {size}, but only got {got}\n")
+    return got
 
 
-def open_socket(family: int, address: str | None, port: int, warn: Callable[[str], None]) -> socket.socket | None:
+def open_socket(
+    family: int, address: str | None, port: int, warn: Callable[[str], None], rcvbuf: int = RCVBUF, force: bool = False
+) -> socket.socket | None:
     """openInputUDPSocket / openInputUDP6Socket: None (after a message) when it fails."""
     v6 = family == socket.AF_INET6
     if address is not None:
@@ -55,7 +64,7 @@ def open_socket(family: int, address: str | None, port: int, warn: Callable[[str
         host = "::" if v6 else "0.0.0.0"
     sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     sock.setblocking(False)
-    _request_buffer(sock, "sflow/v6 in" if v6 else "sflow/v4 in", warn)
+    _request_buffer(sock, "sflow/v6 in" if v6 else "sflow/v4 in", warn, rcvbuf, force)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -66,14 +75,21 @@ def open_socket(family: int, address: str | None, port: int, warn: Callable[[str
 
 
 def open_listeners(
-    port: int, listen4: bool, listen6: bool, controlled: bool, address: str | None, warn: Callable[[str], None]
+    port: int,
+    listen4: bool,
+    listen6: bool,
+    controlled: bool,
+    address: str | None,
+    warn: Callable[[str], None],
+    rcvbuf: int = RCVBUF,
+    force: bool = False,
 ) -> list[socket.socket]:
     socks = []
-    s6 = open_socket(socket.AF_INET6, address, port, warn) if listen6 else None
+    s6 = open_socket(socket.AF_INET6, address, port, warn, rcvbuf, force) if listen6 else None
     if s6 is not None:
         socks.append(s6)
     if listen4 or (s6 is None and not controlled):
-        s4 = open_socket(socket.AF_INET, address, port, warn)
+        s4 = open_socket(socket.AF_INET, address, port, warn, rcvbuf, force)
         if s4 is not None:
             socks.append(s4)
     return socks
@@ -110,3 +126,19 @@ def receive(socks: list[socket.socket], stop: Callable[[], bool] | None = None) 
                     yield Arrival(data, source_text(peer[0]), now // 1_000_000, now % 1_000_000)
     finally:
         sel.close()
+
+
+def kernel_drops(sock: socket.socket) -> int | None:
+    """Datagrams the kernel dropped for this socket (Linux /proc/net/udp*), or None where unknown."""
+    try:
+        inode = os.fstat(sock.fileno()).st_ino
+        name = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+        with open(name) as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if int(parts[9]) == inode:
+                    return int(parts[-1])
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return None

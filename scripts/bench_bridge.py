@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Speed of the pcap bridge: file conversion, live UDP loss-free rate, latency at light load.
+
+1. Conversion: ``sflow-bridge -r FILE -w /dev/null`` on a realistic capture (the
+   workload of scripts/bench.py), against a baseline run in the same command
+   (reading the file's records without decoding them).
+2. Live: a sender on loopback (its datagrams precomputed, so that it is not the
+   limit) sends at increasing rates for --seconds each to a fresh ``sflow-bridge``;
+   loss is what the sender sent minus what the bridge counted, and the kernel's own
+   drop count for the socket is shown beside it. The highest rate with < 0.1 % loss
+   is reported.
+3. Latency: one datagram every 100 ms; time from send to the pcap record on the
+   bridge's stdout.
+
+    .venv/bin/python scripts/bench_bridge.py [--datagrams N] [--seconds S] [--rates 10000,20000,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench import run, write_capture  # noqa: E402
+
+from bridge.net.demo import Population  # noqa: E402
+
+BRIDGE = [sys.executable, "-m", "bridge.cli.bridge"]
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+
+
+def conversion(n: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="sflow-bench-") as tmp:
+        path = Path(tmp) / "bench.pcap"
+        samples = write_capture(path, n)
+        from bench import BASELINE, REPORT_HWM
+
+        base, base_rss = run([sys.executable, "-c", BASELINE, str(path)])
+        conv = REPORT_HWM + "sys.argv[0] = 'sflow-bridge'\nrunpy.run_module('bridge.cli.bridge', run_name='__main__')\n"
+        secs, rss = run([sys.executable, "-c", conv, "-r", str(path), "-w", os.devnull])
+    print(f"\nconversion of {n} datagrams ({samples} samples):")
+    print(f"  read only (baseline)   {n / base:10,.0f} datagrams/s   1.00 x time   peak {base_rss / 1024:.1f} MiB")
+    print(
+        f"  sflow-bridge -r        {n / secs:10,.0f} datagrams/s {samples / secs:10,.0f} samples/s "
+        f"{secs / base:6.2f} x time   peak {rss / 1024:.1f} MiB"
+    )
+
+
+def start_bridge(port: int, stdout: int | None = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    p = subprocess.Popen(
+        [*BRIDGE, "-4", "-p", str(port), "-w", "-" if stdout is not subprocess.DEVNULL else os.devnull],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
+    assert p.stderr is not None
+    while True:
+        line = p.stderr.readline()
+        if not line or b"listening" in line:
+            return p
+
+
+def stop_bridge(p: subprocess.Popen[bytes]) -> str:
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    return err.decode()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def send_at(rate: int, seconds: float, port: int, datagrams: list[bytes]) -> int:
+    """Sends at `rate` datagrams/s for `seconds`, paced in 1 ms slots; returns how many were sent."""
+    sent = 0
+    total = int(rate * seconds)
+    n = len(datagrams)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        dest = ("127.0.0.1", port)
+        start = time.perf_counter()
+        deadline = start + seconds * 2 + 5  # bounded even if the machine is too slow to keep up
+        while sent < total and time.perf_counter() < deadline:
+            due = min(total, int((time.perf_counter() - start) * rate) + 1)
+            while sent < due:
+                try:
+                    s.sendto(datagrams[sent % n], dest)
+                except BlockingIOError:
+                    break
+                sent += 1
+            time.sleep(0.0005)
+    return sent
+
+
+def live(rates: list[int], seconds: float) -> None:
+    pop = Population(agents=50, flows=20_000, seed=11)
+    datagrams = [pop.datagram() for _ in range(20_000)]
+    print(f"\nlive UDP on loopback, {seconds:g} s per rate (loss-free: < 0.1 %):")
+    best = 0
+    for rate in rates:
+        port = free_port()
+        p = start_bridge(port)
+        sent = send_at(rate, seconds, port, datagrams)
+        time.sleep(0.5)
+        summary = stop_bridge(p)
+        m = re.search(r"sflow-bridge: (\d+) datagrams", summary)
+        got = int(m.group(1)) if m else 0
+        k = re.search(r"(\d+) dropped by the kernel", summary)
+        loss = (sent - got) / sent if sent else 1.0
+        kernel = k.group(1) if k else "?"
+        granted = re.search(r"requested \d+, but only got (\d+)", summary)
+        note = f" (receive buffer {granted.group(1)} bytes)" if granted else ""
+        print(f"  {rate:7,d}/s offered: sent {sent:8,d}, bridge counted {got:8,d}, loss {loss * 100:6.3f} %, "
+              f"kernel drops {kernel}{note}")  # fmt: skip
+        if loss < 0.001:
+            best = max(best, rate)
+        else:
+            break
+    print(f"  highest loss-free rate: {best:,d} datagrams/s")
+
+
+def latency(count: int = 20) -> None:
+    pop = Population(agents=2, flows=50, seed=3)
+    port = free_port()
+    p = start_bridge(port, stdout=subprocess.PIPE)
+    assert p.stdout is not None
+    fd = p.stdout.fileno()
+    os.read(fd, 24)  # the pcap file header
+    delays = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _ in range(count):
+            d = pop.datagram()
+            t0 = time.perf_counter()
+            s.sendto(d, ("127.0.0.1", port))
+            r, _, _ = select.select([fd], [], [], 2.0)
+            if r:
+                delays.append(time.perf_counter() - t0)
+                os.read(fd, 1 << 20)
+            time.sleep(0.1)
+    stop_bridge(p)
+    delays.sort()
+    if delays:
+        print(f"\nlatency at light load ({len(delays)}/{count} datagrams, one per 100 ms): median "
+              f"{delays[len(delays) // 2] * 1000:.1f} ms, max {delays[-1] * 1000:.1f} ms")  # fmt: skip
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datagrams", type=int, default=100_000)
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--rates", default="5000,10000,20000,30000,40000,50000,60000,80000")
+    args = p.parse_args()
+    conversion(args.datagrams)
+    live([int(r) for r in args.rates.split(",")], args.seconds)
+    latency()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
