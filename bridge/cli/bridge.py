@@ -28,6 +28,7 @@ from bridge.net.accounting import Accounting
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.output.bpf import CaptureFilter, FilterError
 from bridge.output.pcap import DLT_EN10MB, ETH_FOR_IP, PROTOCOL_NAMES, file_header
+from bridge.output.pcapng import PcapngWriter
 from bridge.sflow import DecodeError, decode
 from bridge.sflow.headers import Headers, walk
 
@@ -67,11 +68,16 @@ class Output:
             self.closed = True
 
 
+# pcapng only: header protocols written under their own link type (classic pcap counts them as skipped)
+OWN_LINKTYPE = {3: 6, 4: 10, 5: 107, 7: 9, 13: 219, 14: 50, 15: 105}
+
+
 class Bridge:
-    def __init__(self, out: Output, capture_filter: CaptureFilter | None) -> None:
+    def __init__(self, out: Output, capture_filter: CaptureFilter | None, pcapng: PcapngWriter | None = None) -> None:
         self.out = out
         self.filter = capture_filter
         self.acct = Accounting()
+        self.pcapng = pcapng
 
     def datagram(self, data: bytes, source: str, sec: int, usec: int) -> None:
         """Writes the datagram's sampled headers as pcap records, all under the Ethernet link type.
@@ -92,6 +98,9 @@ class Bridge:
             return
         acct.datagram(h.agent, h.sub_agent, h.sequence, h.samples, now)
         acct.no_header += h.no_header
+        if self.pcapng is not None:
+            self._pcapng(data, h, sec, usec)
+            return
         flt = self.filter
         records = []
         for offset, length, proto, frame_length, stripped, _ in h.packets:
@@ -114,6 +123,41 @@ class Bridge:
         if records:
             acct.written += len(records) // 2
             self.out.add(b"".join(records))
+
+    def _pcapng(self, data: bytes, h: Headers, sec: int, usec: int) -> None:
+        acct = self.acct
+        flt = self.filter
+        writer = self.pcapng
+        assert writer is not None
+        blocks = []
+        for offset, length, proto, frame_length, stripped, index in h.packets:
+            linktype = DLT_EN10MB
+            body = data[offset : offset + length]
+            wire = frame_length - stripped
+            if proto == 11 or proto == 12:
+                # tcpdump refuses a pcapng stream whose interfaces mix link types: keep IP under Ethernet
+                body = ETH_FOR_IP[proto] + body
+                wire += 14
+            elif proto != 1:
+                own = OWN_LINKTYPE.get(proto)
+                if own is None:
+                    acct.skipped[f"with header protocol {proto} ({PROTOCOL_NAMES.get(proto, '?')})"] += 1
+                    continue
+                linktype = own
+            if wire < len(body):
+                wire = len(body)
+            if flt is not None:
+                try:
+                    if not flt.matches(linktype, body, wire):
+                        acct.skipped["filtered out"] += 1
+                        continue
+                except FilterError:
+                    acct.skipped[f"the filter does not apply to link type {linktype}"] += 1
+                    continue
+            blocks.append(writer.packet(h.agent, h.sub_agent, h.samples[index], linktype, body, wire, sec, usec))
+        if blocks:
+            acct.written += len(blocks)
+            self.out.add(b"".join(blocks))
 
 
 def _headers_v2v4(data: bytes) -> Headers:
@@ -248,6 +292,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-b", dest="bind", metavar="ADDRESS", help="listen on this address only")
     p.add_argument("-r", dest="read", metavar="FILE", help="read sFlow datagrams from a pcap file ('-' for stdin)")
     p.add_argument("-w", dest="write", metavar="FILE", default="-", help="write the pcap here (default '-': stdout)")
+    p.add_argument(
+        "--pcapng",
+        action="store_true",
+        help="write pcapng: an interface per agent and data source, direction, and a comment per packet",
+    )
     p.add_argument("-f", dest="filter", metavar="FILTER", help="capture filter in tcpdump syntax, e.g. 'port 53'")
     p.add_argument("--api", default="none", help="HTTP API address (not available yet: only 'none')")
     p.add_argument("--version", action="version", version=f"sflow-bridge {__version__}")
@@ -279,9 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         p.error(f"cannot write {args.write}: {exc.strerror}")
     out = Output(stream)
-    out.add(file_header(DLT_EN10MB, 262144))
+    writer = PcapngWriter() if args.pcapng else None
+    out.add(writer.start() if writer else file_header(DLT_EN10MB, 262144))
     out.flush()
-    bridge = Bridge(out, flt)
+    bridge = Bridge(out, flt, writer)
     try:
         if args.read is not None:
             return run_file(args, bridge, err, sys.stdin.buffer)

@@ -263,3 +263,47 @@ def test_tools_present_in_ci() -> None:
     """In CI the real tools must be there: skipped integration tests must not pass as green."""
     if os.environ.get("CI") and not (shutil.which("tcpdump") and shutil.which("tshark")):
         pytest.fail("CI=true but tcpdump/tshark are missing: .ci/run installs them with apt-get")
+
+
+@needs_tools
+def test_pcapng_comments_interfaces_and_direction() -> None:
+    tool = ["tshark", "-l", "-n", "-r", "-", "-T", "fields", "-e", "frame.interface_name", "-e", "frame.comment",
+            "-e", "frame.packet_flags_direction", "-Y", 'frame.comment contains "in=5"']  # fmt: skip
+    with pipeline(tool, "-4", "--pcapng") as (br, tl, port):
+        send(("127.0.0.1", port), mixed(1))
+        out, _, _ = finish(br, tl)
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert len(rows) == 5
+    for name, comment, direction in rows:
+        assert name == "192.0.2.7-0-5"
+        assert comment.startswith("agent=192.0.2.7 sub_agent=0 in=5 out=7 rate=1000 ")
+        assert int(direction, 16) == 1  # inbound: the data source is the input port
+
+
+@needs_tools
+def test_pcapng_interface_name_filter_and_tcpdump_reads_it() -> None:
+    with pipeline(["tshark", "-l", "-n", "-r", "-", "-Y", 'frame.interface_name == "192.0.2.7-0-5" && dns'], "-4",
+                  "--pcapng") as (br, tl, port):  # fmt: skip
+        send(("127.0.0.1", port), mixed(1))
+        out, _, _ = finish(br, tl)
+    assert len(out.splitlines()) == 2
+    with pipeline(["tcpdump", "-l", "-n", "-r", "-", "port 53"], "-4", "--pcapng") as (br, tl, port):
+        send(("127.0.0.1", port), mixed(1))
+        out, err, _ = finish(br, tl)
+    assert "A? example.com." in out and "A? example.org." in out
+
+
+@needs_tools
+@pytest.mark.skipif(CORPUS is None, reason="conformance corpus not found")
+def test_pcapng_writes_other_header_protocols_with_their_link_types() -> None:
+    assert CORPUS is not None
+    br = subprocess.run(bridge_cmd("-r", str(CORPUS / "captures" / "crafted-header-protocols.pcap"), "--pcapng"),
+                        capture_output=True, timeout=60)  # fmt: skip
+    assert br.returncode == 0
+    ts = subprocess.run(["tshark", "-n", "-r", "-", "-T", "fields", "-e", "frame.protocols"], input=br.stdout,
+                        capture_output=True, timeout=60)  # fmt: skip
+    first = {line.split(":")[0] for line in ts.stdout.decode().split()}
+    assert {"eth", "wlan", "ppp", "fddi", "tr", "fr"} <= first
+    classic = subprocess.run(bridge_cmd("-r", str(CORPUS / "captures" / "crafted-header-protocols.pcap")),
+                             capture_output=True, timeout=60)  # fmt: skip
+    assert b"with header protocol 15 (802.11)" in classic.stderr  # counted, not written, in classic pcap
