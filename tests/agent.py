@@ -41,7 +41,8 @@ def datagram(seq: int, frames: list[bytes], agent: str = "192.0.2.7", protocol: 
         else:
             ip = f[18:] if f[12:14] == b"\x81\x00" else f[14:]
             rec = enc.sampled_header(ip, protocol=protocol)
-        samples.append(enc.flow_sample(seq * 10 + i, 5, 1000, (seq * 10 + i) * 1000, [rec], 5, 7))
+        n = (seq - 1) * len(frames) + i + 1  # sample sequence numbers run on from datagram to datagram
+        samples.append(enc.flow_sample(n, 5, 1000, n * 1000, [rec], 5, 7))
     return enc.datagram(agent, 0, seq, 1000 * seq, samples)
 
 
