@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable
 
 from bridge.sflow import events as E
-from bridge.sflow.reader import F32, Decoder, fmt_float, fmt_tag, signed32
+from bridge.sflow.reader import F32, Decoder, fmt_float
 
 Reader = Callable[[Decoder, int, int], None]
 
@@ -626,19 +626,4 @@ COUNTER_RECORDS: dict[int, Reader] = {
 
 
 def read_counter_elements(d: Decoder, count: int) -> None:
-    ev = d.ev
-    for _ in range(count):
-        ev.append((E.OBJ, None))
-        tag = d.u32()
-        d.ctx_element(tag)
-        d.f("counterBlock_tag", fmt_tag(tag))
-        length = d.u32()
-        start = d.pos
-        reader = COUNTER_RECORDS.get(tag)
-        if reader is None:
-            d.log(f"skipping unknown counters_sample_element: {fmt_tag(tag)} len={signed32(length)}\n")
-            d.skip(length)
-        else:
-            reader(d, tag, length)
-        d.length_check("counters_sample_element", start, length)
-        ev.append((E.OBJ_END, None))
+    d.records(count, COUNTER_RECORDS, "counterBlock_tag", "counters_sample_element")

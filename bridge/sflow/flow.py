@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from bridge.packet import header as hdr
 from bridge.sflow import events as E
-from bridge.sflow.reader import Decoder, SFStr, fmt_ip4, fmt_ip6, fmt_tag, hex_upper_dash, signed32
+from bridge.sflow.reader import Decoder, SFStr, fmt_ip4, fmt_ip6, hex_upper_dash, signed32
 
 Reader = Callable[[Decoder, int, int], None]
 
@@ -671,32 +671,6 @@ FLOW_RECORDS: dict[int, Reader] = {
 }
 
 
-_TAG_LEN = struct.Struct(">II")
-
-
 def read_flow_elements(d: Decoder) -> None:
     """readFlowSampleElements(): the record list of a flow or discard sample."""
-    ev = d.ev
-    n = d.u32()
-    for _ in range(n):
-        ev.append((E.OBJ, None))
-        p = d.pos
-        if p + 8 <= d.end:
-            tag, length = _TAG_LEN.unpack_from(d.buf, p)
-            d.pos = p + 8
-            d.ctx_element(tag)
-            ev.append((d.prefix + "flowBlock_tag", fmt_tag(tag)))
-        else:
-            tag = d.u32()
-            d.ctx_element(tag)
-            d.f("flowBlock_tag", fmt_tag(tag))
-            length = d.u32()
-        start = d.pos
-        reader = FLOW_RECORDS.get(tag)
-        if reader is None:
-            d.log(f"skipping unknown flow_sample_element: {fmt_tag(tag)} len={signed32(length)}\n")
-            d.skip(length)
-        else:
-            reader(d, tag, length)
-        d.length_check("flow_sample_element", start, length)
-        ev.append((E.OBJ_END, None))
+    d.records(d.u32(), FLOW_RECORDS, "flowBlock_tag", "flow_sample_element")

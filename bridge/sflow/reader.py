@@ -34,6 +34,7 @@ U64 = struct.Struct(">Q")
 F32 = struct.Struct(">f")
 F64 = struct.Struct(">d")
 _U32_FROM = U32.unpack_from
+_TAG_LEN = struct.Struct(">II").unpack_from
 
 
 class DecodeError(Exception):
@@ -305,6 +306,36 @@ class Decoder:
     def ctx_element(self, tag: int) -> None:
         self.s.element_type = tag
         self.ev.append((E.CTX_ELEMENT, tag))
+
+    def records(self, count: int, registry: dict[int, Any], tag_field: str, what: str) -> None:
+        """A list of tag-length records (flow or counter records), each read by its registered reader.
+
+        Unknown tags are skipped by their length, as sflowtool does; every record
+        must consume exactly its declared length.
+        """
+        ev = self.ev
+        for _ in range(count):
+            ev.append((E.OBJ, None))
+            p = self.pos
+            if p + 8 <= self.end:
+                tag, length = _TAG_LEN(self.buf, p)
+                self.pos = p + 8
+                self.ctx_element(tag)
+                ev.append((self.prefix + tag_field, fmt_tag(tag)))
+            else:
+                tag = self.u32()
+                self.ctx_element(tag)
+                self.f(tag_field, fmt_tag(tag))
+                length = self.u32()
+            start = self.pos
+            reader = registry.get(tag)
+            if reader is None:
+                self.log(f"skipping unknown {what}: {fmt_tag(tag)} len={signed32(length)}\n")
+                self.skip(length)
+            else:
+                reader(self, tag, length)
+            self.length_check(what, start, length)
+            ev.append((E.OBJ_END, None))
 
     def length_check(self, what: str, start: int, length: int) -> None:
         actual = self.pos - start
