@@ -32,8 +32,13 @@ def packets() -> list[tuple[str, bytes]]:
     ]
 
 
-def datagram(seq: int, frames: list[bytes], agent: str = "192.0.2.7", protocol: int = 1) -> bytes:
-    """One datagram with a flow sample per frame; protocol 11/12 sends the IP packet without its MAC header."""
+def datagram(
+    seq: int, frames: list[bytes], agent: str = "192.0.2.7", protocol: int = 1, counters: bool = False
+) -> bytes:
+    """One datagram with a flow sample per frame; protocol 11/12 sends the IP packet without its MAC header.
+
+    With ``counters``, a counter sample for ifIndex 5 follows, with ifInOctets = 1000000 * seq.
+    """
     samples = []
     for i, f in enumerate(frames):
         if protocol == 1:
@@ -43,6 +48,9 @@ def datagram(seq: int, frames: list[bytes], agent: str = "192.0.2.7", protocol: 
             rec = enc.sampled_header(ip, protocol=protocol)
         n = (seq - 1) * len(frames) + i + 1  # sample sequence numbers run on from datagram to datagram
         samples.append(enc.flow_sample(n, 5, 1000, n * 1000, [rec], 5, 7))
+    if counters:
+        generic = enc.generic_counters(5, 10**9, 1_000_000 * seq, 500_000 * seq, 1000 * seq, 500 * seq)
+        samples.append(enc.counters_sample(seq, 5, [generic, enc.ethernet_counters()]))
     return enc.datagram(agent, 0, seq, 1000 * seq, samples)
 
 

@@ -1,0 +1,162 @@
+"""The images' entrypoint: ``sflow-bridge | TOOL ARGS`` as one well-behaved process tree.
+
+    python3 -m bridge.cli.launch tcpdump [tcpdump arguments]
+    python3 -m bridge.cli.launch tshark [tshark arguments]
+    python3 -m bridge.cli.launch sflowtool [sflowtool arguments]
+
+Every user argument goes to the tool unchanged; only what a pipe needs is added
+(``-l``, ``-r -``, and ``-U`` when tcpdump writes a file). tshark's ``-f`` (a capture
+filter, which tshark ignores on a pipe) becomes the bridge's own BPF filter, and
+``-a duration:N`` is enforced here; live-capture options that cannot work on a
+pipe are refused with a message. As PID 1 it forwards SIGTERM and SIGINT to the
+bridge, which flushes and closes the pipe, so the tool prints its closing
+summary and the container exits with the tool's status (within 2 s of
+``docker stop``). When the tool exits by itself (``-c 10``), the bridge is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+
+BRIDGE = [sys.executable, "-m", "bridge.cli.bridge"]
+SFLOWTOOL = [sys.executable, "-m", "bridge.cli.sflowtool"]
+
+
+class Refused(Exception):
+    pass
+
+
+def tcpdump_args(args: list[str]) -> list[str]:
+    extra = ["-l"]
+    if _has_option(args, "w"):
+        extra.append("-U")  # packet-buffered: a file being written is complete up to the last packet
+    for forbidden in ("-i", "-r"):
+        if forbidden in args:
+            raise Refused(f"tcpdump {forbidden} is set by this image (it reads the sFlow bridge's stream)")
+    return ["tcpdump", *extra, "-r", "-", *args]
+
+
+def _has_option(args: list[str], letter: str) -> bool:
+    for a in args:
+        if a == "--":
+            return False
+        if a.startswith("-") and not a.startswith("--") and letter in a[1:2]:
+            return True
+    return False
+
+
+def tshark_args(args: list[str]) -> tuple[list[str], list[str], float | None]:
+    """(tshark command, extra bridge arguments, duration limit)."""
+    out: list[str] = []
+    bridge: list[str] = []
+    duration: float | None = None
+    it = iter(range(len(args)))
+    for i in it:
+        a = args[i]
+        if a in ("-f", "-a", "-b", "-i", "-r", "-w") and i + 1 >= len(args):
+            raise Refused(f"tshark {a} needs a value")
+        if a == "-f":
+            bridge += ["-f", args[i + 1]]  # tshark ignores capture filters on a pipe: the bridge applies it
+            next(it)
+        elif a == "-a":
+            cond = args[i + 1]
+            next(it)
+            key, _, value = cond.partition(":")
+            if key == "duration":
+                try:
+                    duration = float(value)
+                except ValueError:
+                    raise Refused(f"tshark -a {cond}: the duration must be a number of seconds") from None
+            elif key == "packets":
+                out += ["-c", value]
+            else:
+                raise Refused(
+                    f"tshark -a {cond} needs a live capture; this image reads a pipe (use -c or -a duration:N)"
+                )
+        elif a == "-b":
+            raise Refused(
+                "tshark -b (ring buffer) needs a live capture; write one file with -w, or use sflow/tcpdump -w"
+            )
+        elif a in ("-i", "-r"):
+            raise Refused(f"tshark {a} is set by this image (it reads the sFlow bridge's stream)")
+        else:
+            out.append(a)
+    return ["tshark", "-l", "-r", "-", *out], bridge, duration
+
+
+def run(tool: str, args: list[str], bridge_args: list[str]) -> int:
+    duration = None
+    if tool == "sflowtool":
+        return _run_alone([*SFLOWTOOL, *args])
+    if tool == "tcpdump":
+        cmd = tcpdump_args(args)
+        extra: list[str] = []
+    elif tool == "tshark":
+        cmd, extra, duration = tshark_args(args)
+    else:
+        raise Refused(f"unknown tool {tool!r}: tcpdump, tshark or sflowtool")
+    if shutil.which(cmd[0]) is None:
+        raise Refused(f"{cmd[0]} is not installed in this image")
+    read_fd, write_fd = os.pipe()
+    bridge = subprocess.Popen([*BRIDGE, *bridge_args, *extra], stdout=write_fd, stdin=subprocess.DEVNULL)
+    os.close(write_fd)
+    proc = subprocess.Popen(cmd, stdin=read_fd)
+    os.close(read_fd)
+
+    def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:
+        if bridge.poll() is None:
+            bridge.send_signal(signal.SIGTERM)  # it flushes, closes the pipe; the tool sees the end
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    timer = None
+    if duration is not None:
+        timer = threading.Timer(duration, stop)
+        timer.daemon = True
+        timer.start()
+    status = proc.wait()
+    stop()
+    try:
+        bridge.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        bridge.kill()
+        bridge.wait()
+    if timer is not None:
+        timer.cancel()
+    return status
+
+
+def _run_alone(cmd: list[str]) -> int:
+    proc = subprocess.Popen(cmd)
+
+    def forward(signum: int, frame: object) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = proc.wait()
+    return 0 if status in (-signal.SIGTERM, -signal.SIGINT) else status
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        sys.stderr.write("usage: python3 -m bridge.cli.launch tcpdump|tshark|sflowtool [ARGS...]\n")
+        return 2
+    tool, rest = args[0], args[1:]
+    bridge_args = os.environ.get("SFLOW_BRIDGE_ARGS", "").split()
+    try:
+        return run(tool, rest, bridge_args)
+    except Refused as exc:
+        sys.stderr.write(f"sflow/{tool}: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""The three images, built by scripts/build-images and run for real, each command line of the README.
+
+A container engine is needed: a running Docker, or the Podman engine that
+scripts/engine-setup prepares (CI sets it up; on a developer machine without an
+engine these tests skip, saying how to get one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.agent import datagram, packets, send
+
+ROOT = Path(__file__).resolve().parents[2]
+FRAMES = [f for _, f in packets()]
+BLOCKLIST = ROOT / "tests" / "images" / "blocklist.py"
+CLI = shutil.which("docker") or shutil.which("podman") or "docker"
+
+
+def _engine_ok(env: dict[str, str]) -> bool:
+    try:
+        return subprocess.run([CLI, "info"], env=env, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[dict[str, str]]:
+    env = dict(os.environ)
+    started = False
+    if not _engine_ok(env):
+        if not (os.environ.get("CI") or os.environ.get("SFLOW_IMAGE_TESTS") == "setup"):
+            pytest.skip('no container engine: run eval "$(scripts/engine-setup)" first (or SFLOW_IMAGE_TESTS=setup)')
+        setup = subprocess.run([str(ROOT / "scripts" / "engine-setup")], capture_output=True, text=True, timeout=900)
+        if setup.returncode != 0:
+            pytest.fail(f"scripts/engine-setup failed:\n{setup.stderr}")
+        for word in setup.stdout.split():
+            if "=" in word:
+                k, v = word.split("=", 1)
+                env[k] = v
+        started = "DOCKER_HOST" in setup.stdout
+        assert _engine_ok(env), "the engine scripts/engine-setup started does not answer"
+    build = subprocess.run([str(ROOT / "scripts" / "build-images")], env=env, capture_output=True, text=True,
+                           timeout=1800)  # fmt: skip
+    if build.returncode != 0:
+        pytest.fail(f"scripts/build-images failed:\n{build.stderr[-4000:]}")
+    yield env
+    if started:
+        pid_file = Path(os.environ.get("SFLOW_ENGINE_DIR", "/run/sflow-bridge-engine")) / "service.pid"
+        if pid_file.exists():
+            subprocess.run(["kill", pid_file.read_text().strip()], capture_output=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Container:
+    def __init__(self, env: dict[str, str], image: str, args: list[str], volume: Path | None = None) -> None:
+        self.env = env
+        self.port = free_port()
+        cmd = [CLI, "run", "-d", "-p", f"{self.port}:6343/udp"]
+        if volume is not None:
+            cmd += ["-v", f"{volume}:/pcap"]
+        run = subprocess.run([*cmd, image, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        self.id = run.stdout.strip().splitlines()[-1]
+
+    def logs(self) -> tuple[str, str]:
+        r = subprocess.run([CLI, "logs", self.id], env=self.env, capture_output=True, text=True, timeout=60)
+        return r.stdout, r.stderr
+
+    def wait_listening(self) -> None:
+        deadline = time.monotonic() + 30
+        while "listening for sFlow" not in self.logs()[1]:
+            assert time.monotonic() < deadline, f"the bridge did not start: {self.logs()}"
+            time.sleep(0.2)
+
+    def send(self, datagrams: list[bytes]) -> None:
+        send(("127.0.0.1", self.port), datagrams)
+
+    def stop(self) -> float:
+        started = time.monotonic()
+        # an explicit timeout: Podman's Docker API otherwise stops with none at all (SIGKILL at once)
+        subprocess.run([CLI, "stop", "-t", "10", self.id], env=self.env, capture_output=True, timeout=60)
+        return time.monotonic() - started
+
+    def wait(self, timeout: float = 30) -> int:
+        r = subprocess.run([CLI, "wait", self.id], env=self.env, capture_output=True, text=True, timeout=timeout)
+        return int(r.stdout.strip().splitlines()[-1])
+
+    def exit_code(self) -> int:
+        r = subprocess.run([CLI, "inspect", "-f", "{{.State.ExitCode}}", self.id], env=self.env, capture_output=True,
+                           text=True, timeout=30)  # fmt: skip
+        return int(r.stdout.strip())
+
+    def remove(self) -> None:
+        subprocess.run([CLI, "rm", "-f", self.id], env=self.env, capture_output=True, timeout=60)
+
+
+def run_image(env: dict[str, str], image: str, args: list[str], traffic: list[bytes]) -> tuple[str, str, int, float]:
+    """Starts the image, sends the traffic once it listens, stops it: (stdout, stderr, exit code, stop seconds)."""
+    c = Container(env, image, args)
+    try:
+        c.wait_listening()
+        c.send(traffic)
+        time.sleep(1.0)
+        took = c.stop()
+        out, err = c.logs()
+        return out, err, c.exit_code(), took
+    finally:
+        c.remove()
+
+
+def traffic(n: int = 2, counters: bool = False) -> list[bytes]:
+    return [datagram(i + 1, FRAMES, counters=counters) for i in range(n)]
+
+
+def test_tcpdump_all_packets(engine: dict[str, str]) -> None:
+    out, err, rc, took = run_image(engine, "sflow/tcpdump", ["-n"], traffic())
+    assert rc == 0 and took < 2.0
+    assert out.count("IP 10.1.1.1.40000 > 10.2.2.2.53: 4660+ A? example.com.") == 2
+    assert out.count("Flags [S]") == 2
+    assert "sflow-bridge: 2 datagrams" in err
+
+
+def test_tcpdump_vv_port_53(engine: dict[str, str]) -> None:
+    out, _, rc, _ = run_image(engine, "sflow/tcpdump", ["-vv", "port", "53"], traffic(1))
+    assert rc == 0
+    assert "proto UDP (17)" in out and "A? example.com." in out and "A? example.org." in out
+    assert "Flags [S]" not in out
+
+
+def test_tcpdump_syn(engine: dict[str, str]) -> None:
+    out, _, rc, _ = run_image(engine, "sflow/tcpdump", ["-n", "tcp[tcpflags] == tcp-syn"], traffic(3))
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert rc == 0
+    assert len(lines) == 3 and all("10.1.1.1.50000 > 10.3.3.3.443: Flags [S]" in line for line in lines)
+
+
+def test_tcpdump_writes_10_packets_and_exits(engine: dict[str, str], tmp_path: Path) -> None:
+    tmp_path.chmod(0o777)  # as a user's own folder is for the image's user
+    c = Container(engine, "sflow/tcpdump", ["-w", "/pcap/packets.pcap", "-c", "10"], volume=tmp_path)
+    try:
+        c.wait_listening()
+        c.send(traffic(3))  # 15 packets
+        assert c.wait() == 0  # tcpdump -c 10 ends the container by itself, with its status
+    finally:
+        c.remove()
+    r = subprocess.run(["tcpdump", "-n", "-r", str(tmp_path / "packets.pcap")], capture_output=True, timeout=30)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 10
+
+
+def test_docker_stop_leaves_a_complete_file(engine: dict[str, str], tmp_path: Path) -> None:
+    tmp_path.chmod(0o777)
+    c = Container(engine, "sflow/tcpdump", ["-w", "/pcap/all.pcap"], volume=tmp_path)
+    try:
+        c.wait_listening()
+        c.send(traffic(4))
+        time.sleep(1.0)
+        assert c.stop() < 2.0
+        assert c.exit_code() == 0
+    finally:
+        c.remove()
+    r = subprocess.run(["tcpdump", "-n", "-r", str(tmp_path / "all.pcap")], capture_output=True, timeout=30)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 20
+
+
+def test_tshark_default(engine: dict[str, str]) -> None:
+    out, _, rc, took = run_image(engine, "sflow/tshark", ["-n"], traffic(1))
+    assert rc == 0 and took < 2.0
+    assert "Standard query 0x1234 A example.com" in out and "ICMP" in out
+
+
+def test_tshark_display_filter(engine: dict[str, str]) -> None:
+    out, _, rc, _ = run_image(engine, "sflow/tshark", ["-n", "-Y", "dns"], traffic(1))
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert rc == 0 and len(lines) == 2 and all("DNS" in line for line in lines)
+
+
+def test_tshark_capture_filter_goes_to_the_bridge(engine: dict[str, str]) -> None:
+    out, err, rc, _ = run_image(engine, "sflow/tshark", ["-n", "-f", "icmp"], traffic(2))
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert rc == 0 and len(lines) == 2 and all("ICMP" in line for line in lines)
+    assert "8 filtered out" in err
+
+
+def test_tshark_fields(engine: dict[str, str]) -> None:
+    args = ["-n", "-T", "fields", "-e", "ip.src", "-e", "ip.dst", "-e", "ip.proto", "-e", "ip.len"]
+    out, _, rc, _ = run_image(engine, "sflow/tshark", args, traffic(1))
+    rows = [line.split("\t") for line in out.splitlines() if line.strip()]
+    assert rc == 0
+    assert ["10.1.1.1", "10.3.3.3", "6", "40"] in rows and ["10.1.1.1", "10.4.4.4", "1", "84"] in rows
+
+
+def test_tshark_statistics(engine: dict[str, str]) -> None:
+    for z, title in (("io,phs", "Protocol Hierarchy Statistics"), ("endpoints,ip", "IPv4 Endpoints")):
+        c = Container(engine, "sflow/tshark", ["-n", "-q", "-z", z, "-c", "100"])
+        try:
+            c.wait_listening()
+            c.send(traffic(20))  # 100 packets: tshark -c 100 then ends the container
+            assert c.wait() == 0
+            out, _ = c.logs()
+        finally:
+            c.remove()
+        assert title in out
+        assert "10.1.1.1" in out if z.startswith("endpoints") else "frames:100" in out.replace(" ", "")
+
+
+def test_tshark_json_and_ek(engine: dict[str, str], tmp_path: Path) -> None:
+    out, _, rc, _ = run_image(engine, "sflow/tshark", ["-n", "-T", "json"], traffic(1))
+    assert rc == 0 and len(json.loads(out)) == 5
+    out, _, rc, _ = run_image(engine, "sflow/tshark", ["-n", "-T", "ek"], traffic(1))
+    docs = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert rc == 0 and sum("layers" in d for d in docs) == 5
+    # the blog's blocklist script on the EK stream
+    (tmp_path / "list").write_text("# test list\n10.4.4.0/24\n")
+    script = subprocess.run([sys.executable, str(BLOCKLIST), "ek", str(tmp_path / "list")], input=out,
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert script.stdout.splitlines() == ["MATCH 10.1.1.1 -> 10.4.4.4"]
+
+
+def test_sflowtool_images(engine: dict[str, str], tmp_path: Path) -> None:
+    def run(args: list[str]) -> str:
+        c = Container(engine, "sflow/sflowtool", args)
+        try:
+            deadline = time.monotonic() + 30
+            while not c.logs()[0]:  # sflowtool says nothing until a datagram arrives
+                assert time.monotonic() < deadline, c.logs()
+                c.send(traffic(1, counters=True)[:1])
+                time.sleep(0.5)
+            c.send([datagram(2, FRAMES, counters=True)])
+            time.sleep(0.5)
+            assert c.stop() < 2.0
+            assert c.exit_code() == 0
+            return c.logs()[0]
+        finally:
+            c.remove()
+
+    text = run([])
+    assert "datagramSourceIP" in text and "agent 192.0.2.7" in text and "TCPFlags 2" in text
+    grep = run(["-g"])
+    lines = [line for line in grep.splitlines() if "ifInOctets" in line]
+    assert lines and lines[-1].endswith(" 192.0.2.7 0 2 0:5 0:2 0:1 ifInOctets 2000000")
+    csv = run(["-L", "agent,ifIndex,ifInOctets"])
+    assert "192.0.2.7,5,2000000" in csv.splitlines()
+    pretty = run(["-J"])
+    assert '\n "agent":"192.0.2.7",' in pretty
+    compact = run(["-j"])
+    docs = [json.loads(line) for line in compact.splitlines() if line.strip()]
+    assert docs and docs[-1]["samples"][-1]["elements"][0]["ifInOctets"] == "2000000"
+    (tmp_path / "list").write_text("10.2.2.2\n")
+    script = subprocess.run([sys.executable, str(BLOCKLIST), "sflowtool", str(tmp_path / "list")], input=compact,
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert "MATCH 10.1.1.1 -> 10.2.2.2" in script.stdout
+
+
+def test_images_refuse_what_cannot_work_on_a_pipe(engine: dict[str, str]) -> None:
+    c = Container(engine, "sflow/tshark", ["-b", "filesize:1000"])
+    try:
+        assert c.wait() == 2
+        assert "ring buffer" in c.logs()[1]
+    finally:
+        c.remove()
+
+
+def test_image_labels_user_ports_and_healthcheck(engine: dict[str, str]) -> None:
+    for name in ("tcpdump", "tshark", "sflowtool"):
+        r = subprocess.run([CLI, "image", "inspect", f"sflow/{name}"], env=engine, capture_output=True, text=True,
+                           timeout=60)  # fmt: skip
+        info = json.loads(r.stdout)[0]
+        cfg = info.get("Config") or info.get("ContainerConfig")
+        assert cfg["User"] == "sflow"
+        assert "6343/udp" in cfg["ExposedPorts"]
+        assert cfg["Labels"]["org.opencontainers.image.title"]
+        health = cfg.get("Healthcheck")
+        if health is None and shutil.which("podman"):  # Podman's Docker API leaves it out of the inspect output
+            r = subprocess.run(["podman", "image", "inspect", f"sflow/{name}", "--format", "{{json .HealthCheck}}"],
+                               env=engine, capture_output=True, text=True, timeout=60)  # fmt: skip
+            health = json.loads(r.stdout)
+        assert health["Test"] == ["CMD", "python3", "-m", "bridge.cli.health"]
+    # and the check itself answers for a running bridge
+    c = Container(engine, "sflow/tcpdump", [])
+    try:
+        c.wait_listening()
+        r = subprocess.run([CLI, "exec", c.id, "python3", "-m", "bridge.cli.health"], env=engine, capture_output=True,
+                           timeout=60)  # fmt: skip
+        assert r.returncode == 0
+    finally:
+        c.remove()
