@@ -60,7 +60,16 @@ def conversion(n: int) -> None:
 
 def start_bridge(port: int, stdout: int | None = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     p = subprocess.Popen(
-        [*BRIDGE, "-4", "-p", str(port), "-w", "-" if stdout is not subprocess.DEVNULL else os.devnull],
+        [
+            *BRIDGE,
+            "-4",
+            "-p",
+            str(port),
+            "--api",
+            "none",
+            "-w",
+            "-" if stdout is not subprocess.DEVNULL else os.devnull,
+        ],
         stdout=stdout,
         stderr=subprocess.PIPE,
         env=ENV,

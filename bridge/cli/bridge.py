@@ -25,6 +25,8 @@ from typing import BinaryIO
 
 from bridge import __version__
 from bridge.net.accounting import Accounting
+from bridge.net.api import Api
+from bridge.net.forwarding import Forwarder, SessionError, parse_session
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.output.bpf import CaptureFilter, FilterError
 from bridge.output.pcap import DLT_EN10MB, ETH_FOR_IP, PROTOCOL_NAMES, file_header
@@ -73,11 +75,18 @@ OWN_LINKTYPE = {3: 6, 4: 10, 5: 107, 7: 9, 13: 219, 14: 50, 15: 105}
 
 
 class Bridge:
-    def __init__(self, out: Output, capture_filter: CaptureFilter | None, pcapng: PcapngWriter | None = None) -> None:
+    def __init__(
+        self,
+        out: Output,
+        capture_filter: CaptureFilter | None,
+        pcapng: PcapngWriter | None = None,
+        forwarder: Forwarder | None = None,
+    ) -> None:
         self.out = out
         self.filter = capture_filter
         self.acct = Accounting()
         self.pcapng = pcapng
+        self.forwarder = forwarder
 
     def datagram(self, data: bytes, source: str, sec: int, usec: int) -> None:
         """Writes the datagram's sampled headers as pcap records, all under the Ethernet link type.
@@ -89,6 +98,8 @@ class Bridge:
         FCS, and any encapsulation removed before the header was taken), plus the
         synthesized header, and never less than what was captured.
         """
+        if self.forwarder is not None:
+            self.forwarder.forward(data)  # unchanged, and before anything can go wrong with decoding it
         now = time.time()
         acct = self.acct
         try:
@@ -298,7 +309,20 @@ def parser() -> argparse.ArgumentParser:
         help="write pcapng: an interface per agent and data source, direction, and a comment per packet",
     )
     p.add_argument("-f", dest="filter", metavar="FILTER", help="capture filter in tcpdump syntax, e.g. 'port 53'")
-    p.add_argument("--api", default="none", help="HTTP API address (not available yet: only 'none')")
+    p.add_argument(
+        "--api",
+        default=None,
+        metavar="HOST:PORT",
+        help="where the HTTP API listens (default 127.0.0.1:8008; 'none' turns it off)",
+    )
+    p.add_argument("--api-token", default=os.environ.get("SFLOW_BRIDGE_API_TOKEN"),
+                   help="require 'Authorization: Bearer TOKEN' for API calls that change state "
+                        "(default: $SFLOW_BRIDGE_API_TOKEN)")  # fmt: skip
+    p.add_argument("--read-only", action="store_true", help="the API refuses every call that changes state")
+    p.add_argument("--forward", action="append", default=[], metavar="HOST[/PORT]",
+                   help="forward every datagram, unchanged, to HOST port PORT (default 6343); repeatable")  # fmt: skip
+    p.add_argument("--max-sessions", type=int, default=32, help="most forwarding sessions (default 32)")
+    p.add_argument("--state", metavar="FILE", help="keep forwarding sessions in FILE across restarts")
     p.add_argument("--version", action="version", version=f"sflow-bridge {__version__}")
     return p
 
@@ -311,8 +335,6 @@ def main(argv: list[str] | None = None) -> int:
         return demo.main(args_list[1:])
     p = parser()
     args = p.parse_args(args_list)
-    if args.api != "none":
-        p.error("the HTTP API is not available in this version; use --api none")
     if not 0 <= args.port <= 65535:
         p.error(f"port {args.port} out of range")
     err = sys.stderr.buffer
@@ -327,18 +349,52 @@ def main(argv: list[str] | None = None) -> int:
         stream = sys.stdout.buffer if to_stdout else open(args.write, "wb")  # noqa: SIM115
     except OSError as exc:
         p.error(f"cannot write {args.write}: {exc.strerror}")
+    try:
+        forwarder = Forwarder(args.port, args.max_sessions, args.state)
+        for i, target in enumerate(args.forward):
+            host, _, port = target.rpartition("/") if "/" in target else (target, "", "6343")
+            forwarder.put(parse_session(f"startup-{i + 1}", {"address": host.strip("[]"), "port": int(port)}))
+    except (SessionError, ValueError, OSError) as exc:
+        p.error(f"forwarding: {exc}")
+    api = _start_api(args, forwarder, err, p)
     out = Output(stream)
     writer = PcapngWriter() if args.pcapng else None
     out.add(writer.start() if writer else file_header(DLT_EN10MB, 262144))
     out.flush()
-    bridge = Bridge(out, flt, writer)
+    bridge = Bridge(out, flt, writer, forwarder)
+    if api is not None:
+        api.acct = bridge.acct
     try:
         if args.read is not None:
             return run_file(args, bridge, err, sys.stdin.buffer)
         return run_udp(args, bridge, err, watch_stdout=to_stdout and _is_pipe(out.fd))
     finally:
+        if api is not None:
+            api.close()
         if not to_stdout:
             stream.close()
+
+
+def _start_api(args: argparse.Namespace, forwarder: Forwarder, err: BinaryIO, p: argparse.ArgumentParser) -> Api | None:
+    if args.api == "none" or (args.api is None and args.read is not None):
+        return None  # no API unless asked for when converting a file
+    where = args.api or "127.0.0.1:8008"
+    host, _, port_text = where.rpartition(":")
+    try:
+        port = int(port_text)
+    except ValueError:
+        p.error(f"--api wants HOST:PORT, not {where!r}")
+    api = Api(Accounting(), forwarder, args.api_token, args.read_only)
+    try:
+        api.serve(host.strip("[]") or "0.0.0.0", port)
+    except OSError as exc:
+        if args.api is not None:
+            p.error(f"the HTTP API cannot listen on {where}: {exc.strerror}")
+        # the default address is busy (another bridge?): carry on without the API, and say so
+        err.write(f"sflow-bridge: no HTTP API: {where} is not available ({exc.strerror})\n".encode())
+        return None
+    err.write(f"sflow-bridge: HTTP API on http://{where}/\n".encode())
+    return api
 
 
 def _is_pipe(fd: int) -> bool:

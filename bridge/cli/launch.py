@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tool, rest = args[0], args[1:]
     bridge_args = os.environ.get("SFLOW_BRIDGE_ARGS", "").split()
+    if tool != "sflowtool" and "--api" not in bridge_args:
+        bridge_args += ["--api", "0.0.0.0:8008"]  # inside the image: reachable through -p 8008:8008
     try:
         return run(tool, rest, bridge_args)
     except Refused as exc:

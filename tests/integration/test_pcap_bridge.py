@@ -46,13 +46,16 @@ def pipeline(
     """sflow-bridge -p PORT ... | TOOL, ready to receive on the returned port."""
     port = free_port()
     env = dict(os.environ, TZ="UTC")
-    br = subprocess.Popen(bridge_cmd("-p", str(port), *bridge_args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+    cmd = bridge_cmd("-p", str(port), "--api", "none", *bridge_args)
+    br = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
     assert br.stdout is not None and br.stderr is not None
     tl = subprocess.Popen(tool, stdin=br.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     br.stdout.close()  # the tool holds the read end now: its exit must reach the bridge
-    line = br.stderr.readline()
-    assert b"listening for sFlow" in line, line
+    seen = b""
+    while b"listening for sFlow" not in seen:
+        line = br.stderr.readline()
+        assert line, seen
+        seen += line
     try:
         yield br, tl, port
     finally:

@@ -1,0 +1,246 @@
+"""The bridge's HTTP API (sFlow-RT's forwarding calls, status and metrics).
+
+    PUT    /forwarding/{name}/json   {"address":"10.0.0.30","port":7343,"agents":["10.0.0.254"]}
+    GET    /forwarding/{name}/json   that session, with its counters
+    GET    /forwarding/json          every session, by name
+    DELETE /forwarding/{name}/json
+    GET    /version                  the version, as text
+    GET    /agents/json              per agent: datagrams, samples, losses, drops, malformed
+    GET    /analyzer/json            totals
+    GET    /metrics                  the same figures in the Prometheus text format
+
+Errors are JSON, ``{"error": "..."}``, with the right 4xx code, and change nothing.
+With a token, every request that changes state needs ``Authorization: Bearer TOKEN``;
+read-only refuses them all.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from bridge import __version__
+from bridge.net.accounting import KIND_NAMES, Accounting, _agent_text
+from bridge.net.forwarding import NAME, Forwarder, SessionError, parse_session
+
+_SESSION_PATH = re.compile(r"^/forwarding/([^/]+)/json$")
+MAX_BODY = 65536
+
+
+class Api:
+    def __init__(self, acct: Accounting, forwarder: Forwarder, token: str | None, read_only: bool) -> None:
+        self.acct = acct
+        self.forwarder = forwarder
+        self.token = token
+        self.read_only = read_only
+        self.started = time.time()
+        self.server: ThreadingHTTPServer | None = None
+
+    def serve(self, host: str, port: int) -> ThreadingHTTPServer:
+        api = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.api = api
+        server = ThreadingHTTPServer((host, port), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="sflow-bridge-api", daemon=True).start()
+        self.server = server
+        return server
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    # ---- documents
+    def agents(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for (agent, sub), st in list(self.acct.agents.items()):  # a copy: the receive loop adds agents
+            name = _agent_text(agent) if sub >= 0 else f"{agent} (unparsed)"
+            key = f"{name}/{sub}" if sub > 0 else name
+            out[key] = {
+                "agent": _agent_text(agent),
+                "subAgent": sub if sub >= 0 else None,
+                "firstSeen": st.first_seen,
+                "lastSeen": st.last_seen,
+                "datagrams": st.datagrams,
+                "datagramsLost": st.lost,
+                "sequenceRestarts": st.restarts,
+                "samples": {KIND_NAMES.get(k, "other"): n for k, n in list(st.samples.items())},
+                "samplesLost": sum(v[1] for v in list(st.sources.values())),
+                "drops": sum(list(st.drops.values())),
+                "malformed": st.malformed,
+            }
+        return out
+
+    def analyzer(self) -> dict[str, Any]:
+        a = self.acct
+        return {
+            "datagramsReceived": a.datagrams,
+            "datagramsDecoded": a.datagrams - a.malformed,
+            "datagramsMalformed": a.malformed,
+            "socketDrops": a.socket_drops,
+            "packetsWritten": a.written,
+            "packetsFiltered": a.skipped.get("filtered out", 0),
+            "packetsSkipped": dict(list(a.skipped.items())),
+            "flowSamplesWithoutHeader": a.no_header,
+            "forwarded": {name: s.forwarded for name, s in self.forwarder.sessions.items()},
+            "forwardErrors": {name: s.errors for name, s in self.forwarder.sessions.items()},
+            "uptime": round(time.time() - self.started, 3),
+        }
+
+    def metrics(self) -> str:
+        a = self.analyzer()
+        lines = []
+
+        def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+            lines.append(f"# HELP sflow_bridge_{name} {help_}")
+            lines.append(f"# TYPE sflow_bridge_{name} {kind}")
+            for labels, value in samples:
+                lines.append(f"sflow_bridge_{name}{labels} {value}")
+
+        metric("datagrams_received_total", "counter", "sFlow datagrams received", [("", a["datagramsReceived"])])
+        metric("datagrams_malformed_total", "counter", "datagrams that did not decode", [("", a["datagramsMalformed"])])
+        metric("packets_written_total", "counter", "pcap records written", [("", a["packetsWritten"])])
+        metric("packets_filtered_total", "counter", "packets the capture filter left out", [("", a["packetsFiltered"])])
+        if a["socketDrops"] is not None:
+            metric("socket_drops_total", "counter", "datagrams the kernel dropped", [("", a["socketDrops"])])
+        metric("forwarded_total", "counter", "datagrams forwarded, per session",
+               [(f'{{session="{n}"}}', v) for n, v in a["forwarded"].items()])  # fmt: skip
+        every = list(self.agents().values())
+        agents = [v for v in every if v["subAgent"] is not None]  # senders of datagrams that decoded
+
+        def label(v: dict[str, Any]) -> str:
+            return f'{{agent="{v["agent"]}",sub_agent="{v["subAgent"]}"}}'
+
+        metric("agent_datagrams_total", "counter", "datagrams per agent", [(label(v), v["datagrams"]) for v in agents])
+        metric("agent_datagrams_lost_total", "counter", "datagrams missing from each agent's sequence",
+               [(label(v), v["datagramsLost"]) for v in agents])  # fmt: skip
+        metric("agent_samples_lost_total", "counter", "samples missing from the data sources' sequences",
+               [(label(v), v["samplesLost"]) for v in agents])  # fmt: skip
+        metric("source_malformed_total", "counter", "datagrams that did not decode, per sender",
+               [(f'{{source="{v["agent"]}"}}', v["malformed"]) for v in every if v["subAgent"] is None])  # fmt: skip
+        metric("uptime_seconds", "gauge", "seconds since the bridge started", [("", a["uptime"])])
+        return "\n".join(lines) + "\n"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: Api
+    server_version = f"sflow-bridge/{__version__}"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: stderr belongs to the summary
+        pass
+
+    def _send(
+        self, code: int, body: Any, content_type: str = "application/json", headers: dict[str, str] | None = None
+    ):  # type: ignore[no-untyped-def]
+        data = (json.dumps(body) + "\n").encode() if content_type == "application/json" else str(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _error(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send(code, {"error": message}, headers=headers)
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        api = self.api
+        if path == "/version":
+            self._send(200, __version__ + "\n", "text/plain")
+        elif path == "/forwarding/json":
+            self._send(200, {n: {**s.to_json(), "forwarded": s.forwarded} for n, s in api.forwarder.sessions.items()})
+        elif path == "/agents/json":
+            self._send(200, api.agents())
+        elif path == "/analyzer/json":
+            self._send(200, api.analyzer())
+        elif path == "/metrics":
+            self._send(200, api.metrics(), "text/plain; version=0.0.4")
+        elif m := _SESSION_PATH.match(path):
+            s = api.forwarder.sessions.get(m.group(1))
+            if s is None:
+                self._error(404, f"no forwarding session {m.group(1)!r}")
+            else:
+                self._send(200, {**s.to_json(), "forwarded": s.forwarded, "errors": s.errors})
+        else:
+            self._error(404, f"no such resource: {path}")
+
+    def _may_change(self) -> bool:
+        api = self.api
+        if api.read_only:
+            self._error(403, "this bridge's API is read-only")
+            return False
+        if api.token is not None:
+            given = self.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api.token}".encode()):
+                self._error(401, "this request needs Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+                return False
+        return True
+
+    def do_PUT(self) -> None:  # noqa: N802
+        m = _SESSION_PATH.match(self.path.split("?", 1)[0])
+        if m is None:
+            self._not_allowed()
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._error(413, f"the body may hold at most {MAX_BODY} bytes")
+            return
+        raw = self.rfile.read(length) if length > 0 else b""
+        if not self._may_change():
+            return
+        name = m.group(1)
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self._error(400, f"the body is not valid JSON: {exc}")
+            return
+        try:
+            session = parse_session(name, body)
+            new = self.api.forwarder.put(session)
+        except SessionError as exc:
+            self._error(400, str(exc))
+            return
+        self._send(201 if new else 200, session.to_json())
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        m = _SESSION_PATH.match(self.path.split("?", 1)[0])
+        if m is None:
+            self._not_allowed()
+            return
+        if not self._may_change():
+            return
+        name = m.group(1)
+        if not NAME.match(name) or not self.api.forwarder.delete(name):
+            self._error(404, f"no forwarding session {name!r}")
+            return
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _not_allowed(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if _SESSION_PATH.match(path):
+            self._error(405, f"{self.command} is not allowed here", {"Allow": "GET, PUT, DELETE"})
+        elif path in ("/forwarding/json", "/agents/json", "/analyzer/json", "/metrics", "/version"):
+            self._error(405, f"{self.command} is not allowed here", {"Allow": "GET"})
+        else:
+            self._error(404, f"no such resource: {path}")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._not_allowed()
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._not_allowed()

@@ -1,0 +1,228 @@
+"""The HTTP API and forwarding, against a real bridge on loopback with real UDP receivers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.agent import datagram, packets, send
+
+FRAMES = [f for _, f in packets()]
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Bridge:
+    def __init__(self, proc: subprocess.Popen[bytes], udp: int, api: int) -> None:
+        self.proc = proc
+        self.udp = udp
+        self.base = f"http://127.0.0.1:{api}"
+
+    def call(self, method: str, path: str, body: object = None, raw: bytes | None = None,
+             token: str | None = None) -> tuple[int, object]:  # fmt: skip
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                text = r.read().decode()
+                status = r.status
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            status = e.code
+        try:
+            return status, json.loads(text) if text else None
+        except json.JSONDecodeError:
+            return status, text
+
+
+@contextmanager
+def bridge(*extra: str) -> Iterator[Bridge]:
+    udp, api = free_port(), free_port(socket.SOCK_STREAM)
+    cmd = [sys.executable, "-m", "bridge.cli.bridge", "-4", "-p", str(udp), "--api", f"127.0.0.1:{api}",
+           "-w", os.devnull, *extra]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert proc.stderr is not None
+    seen = b""
+    while b"listening for sFlow" not in seen:
+        line = proc.stderr.readline()
+        assert line, seen
+        seen += line
+    assert b"HTTP API on" in seen
+    try:
+        yield Bridge(proc, udp, api)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def receiver(host: str = "127.0.0.2") -> Iterator[tuple[socket.socket, int]]:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        s.settimeout(5)
+        yield s, s.getsockname()[1]
+
+
+def receive(sock: socket.socket, n: int) -> list[bytes]:
+    return [sock.recv(65536) for _ in range(n)]
+
+
+def nothing_more(sock: socket.socket) -> bool:
+    sock.settimeout(0.5)
+    try:
+        sock.recv(65536)
+    except TimeoutError:
+        return True
+    return False
+
+
+def test_sessions_like_sflow_rt_with_byte_identical_forwarding() -> None:
+    with bridge() as b, receiver() as (rx_a, port_a), receiver() as (rx_b, port_b), receiver() as (rx_c, port_c):
+        assert b.call("PUT", "/forwarding/SessionA/json", {"address": "127.0.0.2", "port": port_a}) == (
+            201, {"address": "127.0.0.2", "port": port_a, "agents": []})  # fmt: skip
+        assert b.call("PUT", "/forwarding/SessionB/json", {"address": "127.0.0.2", "port": port_b})[0] == 201
+        status, _ = b.call("PUT", "/forwarding/SessionC/json",
+                           {"address": "127.0.0.2", "port": port_c, "agents": ["192.0.2.254"]})  # fmt: skip
+        assert status == 201
+        status, listing = b.call("GET", "/forwarding/json")
+        assert status == 200 and sorted(listing) == ["SessionA", "SessionB", "SessionC"]  # type: ignore[arg-type]
+        sent = [datagram(i + 1, FRAMES[:2]) for i in range(3)] + [datagram(1, FRAMES[:1], agent="192.0.2.254")]
+        send(("127.0.0.1", b.udp), sent)
+        assert receive(rx_a, 4) == sent  # unchanged, byte for byte, in order
+        assert receive(rx_b, 4) == sent
+        assert receive(rx_c, 1) == sent[3:]  # only the listed agent
+        assert nothing_more(rx_c)
+        assert b.call("DELETE", "/forwarding/SessionB/json")[0] == 204
+        assert b.call("GET", "/forwarding/SessionB/json")[0] == 404
+        send(("127.0.0.1", b.udp), sent[:1])
+        assert receive(rx_a, 1) == sent[:1]
+        assert nothing_more(rx_b)
+        status, one = b.call("GET", "/forwarding/SessionA/json")
+        assert status == 200 and one["forwarded"] == 5  # type: ignore[index]
+
+
+def test_forwarding_to_ipv6_and_at_start_up() -> None:
+    with receiver("::1") as (rx6, port6), receiver() as (rx4, port4), bridge("--forward", f"127.0.0.2/{port4}") as b:
+        assert b.call("PUT", "/forwarding/v6/json", {"address": "::1", "port": port6})[0] == 201
+        sent = [datagram(1, FRAMES)]
+        send(("127.0.0.1", b.udp), sent)
+        assert receive(rx4, 1) == sent and receive(rx6, 1) == sent
+
+
+BAD = [
+    ("PUT", "/forwarding/x/json", None, b"{not json", 400, "not valid JSON"),
+    ("PUT", "/forwarding/x/json", None, b"", 400, "JSON object"),
+    ("PUT", "/forwarding/x/json", {"port": 7343}, None, 400, "address is required"),
+    ("PUT", "/forwarding/x/json", {"address": "10.0.0.300"}, None, 400, "not an IPv4 or IPv6"),
+    ("PUT", "/forwarding/x/json", {"address": "example.com"}, None, 400, "not an IPv4 or IPv6"),
+    ("PUT", "/forwarding/x/json", {"address": "127.0.0.2", "port": 0}, None, 400, "port must be"),
+    ("PUT", "/forwarding/x/json", {"address": "127.0.0.2", "port": 65536}, None, 400, "port must be"),
+    ("PUT", "/forwarding/x/json", {"address": "127.0.0.2", "port": "7343"}, None, 400, "port must be"),
+    ("PUT", "/forwarding/x/json", {"address": "127.0.0.2", "agents": "10.0.0.1"}, None, 400, "agents must be"),
+    ("PUT", "/forwarding/x/json", {"address": "127.0.0.2", "agents": ["10.0.0.0/33"]}, None, 400, "bad agent"),
+    ("PUT", "/forwarding/x/json", {"address": "127.0.0.2", "colour": "red"}, None, 400, "unknown field"),
+    ("PUT", "/forwarding/a%20b/json", {"address": "127.0.0.2"}, None, 400, "session name"),
+    ("PUT", "/forwarding/a;b/json", {"address": "127.0.0.2"}, None, 400, "session name"),
+    ("GET", "/nothing/here", None, None, 404, "no such resource"),
+    ("POST", "/forwarding/x/json", {"address": "127.0.0.2"}, None, 405, "not allowed"),
+    ("DELETE", "/agents/json", None, None, 405, "not allowed"),
+    ("DELETE", "/forwarding/nobody/json", None, None, 404, "no forwarding session"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "raw", "code", "message"), BAD)
+def test_bad_requests_get_a_4xx_and_change_nothing(method: str, path: str, body: object, raw: bytes | None, code: int,
+                                                   message: str) -> None:  # fmt: skip
+    with bridge() as b:
+        assert b.call("PUT", "/forwarding/keep/json", {"address": "127.0.0.2", "port": 9999})[0] == 201
+        before = b.call("GET", "/forwarding/json")
+        status, answer = b.call(method, path, body, raw)
+        assert status == code
+        assert isinstance(answer, dict) and message in answer["error"]
+        assert b.call("GET", "/forwarding/json") == before
+
+
+def test_a_session_to_the_bridge_itself_is_refused() -> None:
+    with bridge() as b:
+        for address in ("127.0.0.1", "0.0.0.0", "::1"):
+            status, answer = b.call("PUT", "/forwarding/loop/json", {"address": address, "port": b.udp})
+            assert status == 400 and "loop" in answer["error"]  # type: ignore[index]
+
+
+def test_token_and_read_only() -> None:
+    with bridge("--api-token", "s3cret") as b:
+        session = {"address": "127.0.0.2", "port": 9999}
+        assert b.call("PUT", "/forwarding/a/json", session)[0] == 401
+        assert b.call("PUT", "/forwarding/a/json", session, token="wrong")[0] == 401
+        assert b.call("PUT", "/forwarding/a/json", session, token="s3cret")[0] == 201
+        assert b.call("DELETE", "/forwarding/a/json")[0] == 401
+        assert b.call("GET", "/forwarding/a/json")[0] == 200  # reading needs no token
+        assert b.call("DELETE", "/forwarding/a/json", token="s3cret")[0] == 204
+    with bridge("--read-only") as b:
+        assert b.call("PUT", "/forwarding/a/json", {"address": "127.0.0.2"})[0] == 403
+        assert b.call("GET", "/forwarding/json") == (200, {})
+
+
+def test_session_limit_and_state_across_restarts(tmp_path: Path) -> None:
+    state = tmp_path / "sessions.json"
+    with bridge("--max-sessions", "2", "--state", str(state)) as b:
+        assert b.call("PUT", "/forwarding/one/json", {"address": "127.0.0.2", "port": 9001})[0] == 201
+        assert (
+            b.call("PUT", "/forwarding/two/json", {"address": "127.0.0.3", "port": 9002, "agents": ["10.0.0.0/8"]})[0]
+            == 201
+        )
+        status, answer = b.call("PUT", "/forwarding/three/json", {"address": "127.0.0.4"})
+        assert status == 400 and "at most 2" in answer["error"]  # type: ignore[index]
+        assert b.call("PUT", "/forwarding/two/json", {"address": "127.0.0.3", "port": 9003})[0] == 200  # replaced
+    with bridge("--state", str(state)) as b:
+        status, listing = b.call("GET", "/forwarding/json")
+        assert status == 200
+        assert {n: (v["address"], v["port"]) for n, v in listing.items()} == {  # type: ignore[union-attr]
+            "one": ("127.0.0.2", 9001), "two": ("127.0.0.3", 9003)}  # fmt: skip
+
+
+def test_status_documents_and_prometheus_metrics() -> None:
+    with bridge() as b:
+        send(("127.0.0.1", b.udp), [datagram(i + 1, FRAMES, counters=True) for i in range(3)] + [b"\0\0\0\5junk"])
+        send(("127.0.0.1", b.udp), [datagram(5, FRAMES)])  # datagram 4 lost
+        time.sleep(0.5)
+        status, version = b.call("GET", "/version")
+        assert status == 200 and version.strip()  # type: ignore[union-attr]
+        status, agents = b.call("GET", "/agents/json")
+        assert status == 200
+        a = agents["192.0.2.7"]  # type: ignore[index]
+        assert a["datagrams"] == 4 and a["datagramsLost"] == 1
+        assert a["samples"] == {"flow": 20, "counters": 3}
+        assert a["samplesLost"] == 5  # the five flow samples of the missing datagram
+        status, totals = b.call("GET", "/analyzer/json")
+        assert totals["datagramsReceived"] == 5 and totals["datagramsMalformed"] == 1  # type: ignore[index]
+        assert totals["packetsWritten"] == 20  # type: ignore[index]
+        req = urllib.request.urlopen(b.base + "/metrics", timeout=10)
+        families = {f.name: f for f in text_string_to_metric_families(req.read().decode())}
+        assert families["sflow_bridge_datagrams_received"].samples[0].value == 5
+        assert families["sflow_bridge_packets_written"].samples[0].value == 20
+        lost = families["sflow_bridge_agent_datagrams_lost"].samples
+        assert [(s.labels["agent"], s.value) for s in lost] == [("192.0.2.7", 1)]
+        bad = families["sflow_bridge_source_malformed"].samples
+        assert [(s.labels["source"], s.value) for s in bad] == [("127.0.0.1", 1)]
