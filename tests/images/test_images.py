@@ -68,10 +68,16 @@ def free_port() -> int:
 
 
 class Container:
-    def __init__(self, env: dict[str, str], image: str, args: list[str], volume: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], image: str, args: list[str], volume: Path | None = None,
+                 api: bool = False) -> None:  # fmt: skip
         self.env = env
         self.port = free_port()
         cmd = [CLI, "run", "-d", "-p", f"{self.port}:6343/udp"]
+        if api:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.api_port = s.getsockname()[1]
+            cmd += ["-p", f"127.0.0.1:{self.api_port}:8008"]
         if volume is not None:
             cmd += ["-v", f"{volume}:/pcap"]
         run = subprocess.run([*cmd, image, *args], env=env, capture_output=True, text=True, timeout=60)
@@ -299,4 +305,27 @@ def test_image_labels_user_ports_and_healthcheck(engine: dict[str, str]) -> None
                            timeout=60)  # fmt: skip
         assert r.returncode == 0
     finally:
+        c.remove()
+
+
+def test_the_http_api_is_published_on_8008(engine: dict[str, str]) -> None:
+    import urllib.request
+
+    c = Container(engine, "sflow/tcpdump", ["-n"], api=True)
+    try:
+        c.wait_listening()
+        c.send(traffic(2))
+        time.sleep(1.0)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{c.api_port}/agents/json", timeout=5) as r:
+                    agents = json.loads(r.read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline, c.logs()
+                time.sleep(0.5)
+        assert agents["192.0.2.7"]["datagrams"] == 2
+    finally:
+        c.stop()
         c.remove()
