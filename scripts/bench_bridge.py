@@ -58,7 +58,7 @@ def conversion(n: int) -> None:
     )
 
 
-def start_bridge(port: int, stdout: int | None = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+def start_bridge(port: int, stdout: int | None = subprocess.DEVNULL, api: str = "none") -> subprocess.Popen[bytes]:
     p = subprocess.Popen(
         [
             *BRIDGE,
@@ -66,7 +66,7 @@ def start_bridge(port: int, stdout: int | None = subprocess.DEVNULL) -> subproce
             "-p",
             str(port),
             "--api",
-            "none",
+            api,
             "-w",
             "-" if stdout is not subprocess.DEVNULL else os.devnull,
         ],
@@ -142,6 +142,66 @@ def live(rates: list[int], seconds: float) -> None:
     print(f"  highest loss-free rate: {best:,d} datagrams/s")
 
 
+def under_api_load(rate: int, seconds: float) -> None:
+    """The same measure with two forwarding sessions and a client polling /agents/json ten times a second."""
+    import json
+    import threading
+    import urllib.request
+
+    pop = Population(agents=50, flows=20_000, seed=11)
+    datagrams = [pop.datagram() for _ in range(20_000)]
+    port = free_port()
+    with socket.socket() as t:
+        t.bind(("127.0.0.1", 0))
+        api_port = t.getsockname()[1]
+    p = start_bridge(port, api=f"127.0.0.1:{api_port}")
+    base = f"http://127.0.0.1:{api_port}"
+    stop = threading.Event()
+    received = [0, 0]
+    polls = [0]
+    receivers = []
+    for i in range(2):
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        rx.bind(("127.0.0.2", 0))
+        rx.settimeout(0.2)
+        receivers.append(rx)
+        body = json.dumps({"address": "127.0.0.2", "port": rx.getsockname()[1]}).encode()
+        req = urllib.request.Request(f"{base}/forwarding/bench{i}/json", data=body, method="PUT")
+        urllib.request.urlopen(req, timeout=5).read()
+
+    def drain(i: int) -> None:
+        while not stop.is_set():
+            try:
+                receivers[i].recv(65536)
+                received[i] += 1
+            except TimeoutError:
+                pass
+
+    def poll() -> None:
+        while not stop.is_set():
+            urllib.request.urlopen(f"{base}/agents/json", timeout=5).read()
+            polls[0] += 1
+            stop.wait(0.1)
+
+    threads = [threading.Thread(target=drain, args=(i,)) for i in range(2)] + [threading.Thread(target=poll)]
+    for t in threads:
+        t.start()
+    sent = send_at(rate, seconds, port, datagrams)
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    summary = stop_bridge(p)
+    m = re.search(r"sflow-bridge: (\d+) datagrams", summary)
+    got = int(m.group(1)) if m else 0
+    loss = (sent - got) / sent if sent else 1.0
+    print(f"\nunder API load at {rate:,d}/s for {seconds:g} s")
+    print("  (2 forwarding sessions, /agents/json polled 10 times a second)")
+    print(f"  sent {sent:,d}, bridge counted {got:,d}, loss {loss * 100:.3f} %, forwarded {received[0]:,d} and "
+          f"{received[1]:,d}, {polls[0]} polls")  # fmt: skip
+
+
 def latency(count: int = 20) -> None:
     pop = Population(agents=2, flows=50, seed=3)
     port = free_port()
@@ -172,9 +232,11 @@ def main() -> int:
     p.add_argument("--datagrams", type=int, default=100_000)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--rates", default="5000,10000,20000,30000,40000,50000,60000,80000")
+    p.add_argument("--api-rate", type=int, default=20000, help="rate of the run under API load (default 20000)")
     args = p.parse_args()
     conversion(args.datagrams)
     live([int(r) for r in args.rates.split(",")], args.seconds)
+    under_api_load(args.api_rate, args.seconds)
     latency()
     return 0
 
