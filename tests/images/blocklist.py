@@ -1,7 +1,7 @@
-"""The sFlow blog's blocklist scripts, reading a local list instead of downloading one.
+"""The sFlow blog's block-list scripts, reading a local list instead of downloading one.
 
-    docker run -p 6343:6343/udp sflow/tshark -T ek | python3 blocklist.py ek LIST
-    docker run -p 6343:6343/udp sflow/sflowtool -j | python3 blocklist.py sflowtool LIST
+    docker run -p 6343:6343/udp sflow/tshark -T ek | ./tshark.py LIST
+    docker run -p 6343:6343/udp sflow/sflowtool -j | ./emerging.py LIST
 
 LIST holds one address or CIDR prefix per line (# comments allowed), like the
 Emerging Threats block list. Every packet or sample whose source or destination
@@ -52,8 +52,12 @@ def pairs_sflowtool(doc: dict) -> list[tuple[str, str]]:
     return out
 
 
-def main() -> int:
-    kind, path = sys.argv[1], sys.argv[2]
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] not in ("ek", "sflowtool"):
+        sys.stderr.write("usage: blocklist.py ek|sflowtool LIST\n")
+        return 2
+    kind, path = args
     nets = load(path)
     pick = pairs_ek if kind == "ek" else pairs_sflowtool
     for line in sys.stdin:

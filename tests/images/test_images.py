@@ -23,7 +23,7 @@ from tests.agent import datagram, packets, send
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = [f for _, f in packets()]
-BLOCKLIST = ROOT / "tests" / "images" / "blocklist.py"
+SCRIPTS = ROOT / "tests" / "images"
 CLI = shutil.which("docker") or shutil.which("podman") or "docker"
 
 
@@ -135,7 +135,7 @@ def traffic(n: int = 2, counters: bool = False) -> list[bytes]:
 
 
 def test_tcpdump_all_packets(engine: dict[str, str]) -> None:
-    out, err, rc, took = run_image(engine, "sflow/tcpdump", ["-n"], traffic())
+    out, err, rc, took = run_image(engine, "sflow/tcpdump", [], traffic())
     assert rc == 0 and took < 2.0
     assert out.count("IP 10.1.1.1.40000 > 10.2.2.2.53: 4660+ A? example.com.") == 2
     assert out.count("Flags [S]") == 2
@@ -150,7 +150,7 @@ def test_tcpdump_vv_port_53(engine: dict[str, str]) -> None:
 
 
 def test_tcpdump_syn(engine: dict[str, str]) -> None:
-    out, _, rc, _ = run_image(engine, "sflow/tcpdump", ["-n", "tcp[tcpflags] == tcp-syn"], traffic(3))
+    out, _, rc, _ = run_image(engine, "sflow/tcpdump", ["tcp[tcpflags] == tcp-syn"], traffic(3))
     lines = [line for line in out.splitlines() if line.strip()]
     assert rc == 0
     assert len(lines) == 3 and all("10.1.1.1.50000 > 10.3.3.3.443: Flags [S]" in line for line in lines)
@@ -185,13 +185,13 @@ def test_docker_stop_leaves_a_complete_file(engine: dict[str, str], tmp_path: Pa
 
 
 def test_tshark_default(engine: dict[str, str]) -> None:
-    out, _, rc, took = run_image(engine, "sflow/tshark", ["-n"], traffic(1))
+    out, _, rc, took = run_image(engine, "sflow/tshark", [], traffic(1))
     assert rc == 0 and took < 2.0
     assert "Standard query 0x1234 A example.com" in out and "ICMP" in out
 
 
 def test_tshark_display_filter(engine: dict[str, str]) -> None:
-    out, _, rc, _ = run_image(engine, "sflow/tshark", ["-n", "-Y", "dns"], traffic(1))
+    out, _, rc, _ = run_image(engine, "sflow/tshark", ["-Y", "dns"], traffic(1))
     lines = [line for line in out.splitlines() if line.strip()]
     assert rc == 0 and len(lines) == 2 and all("DNS" in line for line in lines)
 
@@ -204,7 +204,7 @@ def test_tshark_capture_filter_goes_to_the_bridge(engine: dict[str, str]) -> Non
 
 
 def test_tshark_fields(engine: dict[str, str]) -> None:
-    args = ["-n", "-T", "fields", "-e", "ip.src", "-e", "ip.dst", "-e", "ip.proto", "-e", "ip.len"]
+    args = ["-T", "fields", "-e", "ip.src", "-e", "ip.dst", "-e", "ip.proto", "-e", "ip.len"]
     out, _, rc, _ = run_image(engine, "sflow/tshark", args, traffic(1))
     rows = [line.split("\t") for line in out.splitlines() if line.strip()]
     assert rc == 0
@@ -213,7 +213,7 @@ def test_tshark_fields(engine: dict[str, str]) -> None:
 
 def test_tshark_statistics(engine: dict[str, str]) -> None:
     for z, title in (("io,phs", "Protocol Hierarchy Statistics"), ("endpoints,ip", "IPv4 Endpoints")):
-        c = Container(engine, "sflow/tshark", ["-n", "-q", "-z", z, "-c", "100"])
+        c = Container(engine, "sflow/tshark", ["-q", "-z", z, "-c", "100"])
         try:
             c.wait_listening()
             c.send(traffic(20))  # 100 packets: tshark -c 100 then ends the container
@@ -226,14 +226,14 @@ def test_tshark_statistics(engine: dict[str, str]) -> None:
 
 
 def test_tshark_json_and_ek(engine: dict[str, str], tmp_path: Path) -> None:
-    out, _, rc, _ = run_image(engine, "sflow/tshark", ["-n", "-T", "json"], traffic(1))
+    out, _, rc, _ = run_image(engine, "sflow/tshark", ["-T", "json"], traffic(1))
     assert rc == 0 and len(json.loads(out)) == 5
-    out, _, rc, _ = run_image(engine, "sflow/tshark", ["-n", "-T", "ek"], traffic(1))
+    out, _, rc, _ = run_image(engine, "sflow/tshark", ["-T", "ek"], traffic(1))
     docs = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert rc == 0 and sum("layers" in d for d in docs) == 5
     # the blog's blocklist script on the EK stream
     (tmp_path / "list").write_text("# test list\n10.4.4.0/24\n")
-    script = subprocess.run([sys.executable, str(BLOCKLIST), "ek", str(tmp_path / "list")], input=out,
+    script = subprocess.run([sys.executable, str(SCRIPTS / "tshark.py"), str(tmp_path / "list")], input=out,
                             capture_output=True, text=True, timeout=30)  # fmt: skip
     assert script.stdout.splitlines() == ["MATCH 10.1.1.1 -> 10.4.4.4"]
 
@@ -268,7 +268,7 @@ def test_sflowtool_images(engine: dict[str, str], tmp_path: Path) -> None:
     docs = [json.loads(line) for line in compact.splitlines() if line.strip()]
     assert docs and docs[-1]["samples"][-1]["elements"][0]["ifInOctets"] == "2000000"
     (tmp_path / "list").write_text("10.2.2.2\n")
-    script = subprocess.run([sys.executable, str(BLOCKLIST), "sflowtool", str(tmp_path / "list")], input=compact,
+    script = subprocess.run([sys.executable, str(SCRIPTS / "emerging.py"), str(tmp_path / "list")], input=compact,
                             capture_output=True, text=True, timeout=30)  # fmt: skip
     assert "MATCH 10.1.1.1 -> 10.2.2.2" in script.stdout
 
