@@ -28,6 +28,7 @@ from bridge.net.accounting import Accounting
 from bridge.net.api import Api
 from bridge.net.forwarding import Forwarder, SessionError, parse_session
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
+from bridge.net.udp import source_text
 from bridge.output.bpf import CaptureFilter, FilterError
 from bridge.output.pcap import DLT_EN10MB, ETH_FOR_IP, PROTOCOL_NAMES, file_header
 from bridge.output.pcapng import PcapngWriter
@@ -88,7 +89,7 @@ class Bridge:
         self.pcapng = pcapng
         self.forwarder = forwarder
 
-    def datagram(self, data: bytes, source: str, sec: int, usec: int) -> None:
+    def datagram(self, data: bytes, source: str, sec: int, usec: int, now: float = 0.0) -> None:
         """Writes the datagram's sampled headers as pcap records, all under the Ethernet link type.
 
         Ethernet headers go as they are. IPv4 and IPv6 headers (header protocols 11
@@ -100,12 +101,12 @@ class Bridge:
         """
         if self.forwarder is not None:
             self.forwarder.forward(data)  # unchanged, and before anything can go wrong with decoding it
-        now = time.time()
+        now = now or time.time()
         acct = self.acct
         try:
             h = walk(data) if data[:4] == b"\0\0\0\x05" else _headers_v2v4(data)
         except DecodeError:
-            acct.bad_datagram(source, now)
+            acct.bad_datagram(source_text(source) if source != "-" else source, now)
             return
         acct.datagram(h.agent, h.sub_agent, h.sequence, h.samples, now)
         acct.no_header += h.no_header
@@ -206,7 +207,7 @@ class _Signals:
 
 
 def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdout: bool) -> int:
-    from bridge.net.udp import kernel_drops, open_listeners, source_text
+    from bridge.net.udp import kernel_drops, open_listeners
 
     def warn(text: str) -> None:
         err.write(text.encode())
@@ -250,7 +251,8 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
                     except BlockingIOError:
                         break
                     t = time.time_ns() // 1000
-                    bridge.datagram(data, source_text(peer[0]), t // 1_000_000, t % 1_000_000)
+                    # the sender's address is only formatted when it is needed: for a malformed datagram
+                    bridge.datagram(data, peer[0], t // 1_000_000, t % 1_000_000, t / 1e6)
             out.flush()
     finally:
         out.flush()
