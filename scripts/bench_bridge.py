@@ -231,7 +231,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datagrams", type=int, default=100_000)
     p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--rates", default="5000,10000,20000,30000,40000,50000,60000,80000")
+    p.add_argument("--rates", default="10000,20000,30000,40000,50000,55000,60000,70000,80000")
     p.add_argument("--api-rate", type=int, default=20000, help="rate of the run under API load (default 20000)")
     args = p.parse_args()
     conversion(args.datagrams)
