@@ -8,6 +8,7 @@
     GET    /agents/json              per agent: datagrams, samples, losses, drops, malformed
     GET    /analyzer/json            totals
     GET    /metrics                  the same figures in the Prometheus text format
+    GET    /                         a status page for people: agents and rates, refreshed every second
 
 Errors are JSON, ``{"error": "..."}``, with the right 4xx code, and change nothing.
 With a token, every request that changes state needs ``Authorization: Bearer TOKEN``;
@@ -22,6 +23,7 @@ import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from bridge import __version__
@@ -29,6 +31,7 @@ from bridge.net.accounting import KIND_NAMES, Accounting, _agent_text
 from bridge.net.forwarding import NAME, Forwarder, SessionError, parse_session
 
 _SESSION_PATH = re.compile(r"^/forwarding/([^/]+)/json$")
+_STATUS_PAGE = (Path(__file__).with_name("status_page.html")).read_text(encoding="utf-8")
 MAX_BODY = 65536
 
 
@@ -158,7 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         path = self.path.split("?", 1)[0]
         api = self.api
-        if path == "/version":
+        if path == "/":
+            self._send(200, _STATUS_PAGE, "text/html; charset=utf-8")
+        elif path == "/version":
             self._send(200, __version__ + "\n", "text/plain")
         elif path == "/forwarding/json":
             self._send(200, {n: {**s.to_json(), "forwarded": s.forwarded} for n, s in api.forwarder.sessions.items()})

@@ -1,0 +1,54 @@
+"""The human status page, in a real headless browser (Debian's chromium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.agent import datagram, packets, send
+from tests.integration.test_api import bridge
+from tests.png import pixels
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FRAMES = [f for _, f in packets()]
+
+
+def browser(url: str, tmp: Path, *mode: str) -> subprocess.CompletedProcess[bytes]:
+    # no background networking: this machine reaches no network, and chromium would keep trying
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp / 'profile'}", "--virtual-time-budget=5000", *mode, url]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_status_page_shows_agents_and_losses(tmp_path: Path) -> None:
+    with bridge() as b:
+        send(("127.0.0.1", b.udp), [datagram(1, FRAMES), datagram(2, FRAMES)])
+        send(
+            ("127.0.0.1", b.udp),
+            [datagram(1, FRAMES[:2], agent="192.0.2.9"), datagram(3, FRAMES[:2], agent="192.0.2.9")],
+        )
+        time.sleep(0.5)
+        dom = browser(b.base + "/", tmp_path, "--dump-dom")
+        shot = tmp_path / "status.png"
+        browser(b.base + "/", tmp_path, f"--screenshot={shot}", "--window-size=1000,400")
+    html = dom.stdout.decode()
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "<td>192.0.2.7</td><td>2</td>" in html
+    assert '<tr class="lossy"><td>192.0.2.9</td><td>2</td>' in html  # one datagram of 192.0.2.9 was lost
+    assert "<b>4</b> datagrams" in html
+    width, height, colours = pixels(shot.read_bytes())
+    assert (width, height) == (1000, 400)
+    assert colours[(0x2A, 0x5D, 0x9F)] > 2000  # the table header was drawn
+    assert colours[(0xFD, 0xE8, 0xE8)] > 2000  # and the row of the agent that lost a datagram
+
+
+def test_chromium_present_in_ci() -> None:
+    if os.environ.get("CI") and CHROMIUM is None:
+        pytest.fail("CI=true but chromium is missing: .ci/run installs it with apt-get")
