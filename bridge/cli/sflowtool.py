@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import getopt
 import os
+import socket
 import sys
 from collections.abc import Iterable
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.output.clf import CommonLogSink
@@ -35,7 +36,6 @@ LONG_OPTS = {
 
 # options that later work adds; until then they are refused rather than ignored
 NOT_YET = {
-    "f": "forwarding",
     "c": "NetFlow export",
     "d": "NetFlow export",
     "N": "NetFlow export",
@@ -117,6 +117,10 @@ class Sink(Protocol):
     def render(self, dg: Any) -> tuple[str | bytes, str]: ...
 
 
+if TYPE_CHECKING:
+    from bridge.net.forwarding import Forwarder
+
+
 class Config:
     def __init__(self) -> None:
         self.port = 6343
@@ -128,6 +132,8 @@ class Config:
         self.address: str | None = None
         self.keep_going = False
         self.pcap_mode = ""  # "t", "T" or "M" when writing pcap
+        self.forward: list[tuple[str, int]] = []
+        self.output_chosen = False  # an output option was given (with -f alone sflowtool prints nothing)
 
 
 class UsageError(Exception):
@@ -164,8 +170,12 @@ def parse_args(argv: list[str]) -> Config:
         o = opt[1:] if not opt.startswith("--") else LONG_OPTS.get(opt[2:]) or LONG_OPTS[opt[2:] + "="]
         if o in NOT_YET:
             raise UsageError(f"option -{o} ({NOT_YET[o]}) is not available in this version of sflow-bridge")
+        if o in ("l", "g", "j", "J", "H", "L", "t", "T", "M"):
+            cfg.output_chosen = True
         if o == "p":
             cfg.port = _atoi(val)
+        elif o == "f":
+            cfg.forward.append(_forwarding_target(val))
         elif o in ("t", "T", "M"):
             cfg.pcap_mode = o
         elif o == "l":
@@ -208,6 +218,21 @@ def parse_args(argv: list[str]) -> Config:
     return cfg
 
 
+def _forwarding_target(text: str) -> tuple[str, int]:
+    """sflowtool's -f host/port, with its messages; numeric addresses only (-D is not built yet)."""
+    host, sep, port_text = text.partition("/")
+    if not sep:
+        raise _Exit("host/port - no '/' found\n", 221)
+    port = _atoi(port_text) & 0xFFFFFFFF
+    if port <= 0 or port >= 65535:
+        raise _Exit(f"invalid forwarding target port: {port}\n", 221)
+    try:
+        socket.getaddrinfo(host, None, socket.AF_UNSPEC, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST)
+    except socket.gaierror as exc:
+        raise _Exit(f"getaddrinfo({host}) failed: {exc.strerror} (expecting numeric address)\n", 221) from None
+    return host, port
+
+
 class _Exit(Exception):
     def __init__(self, text: str, code: int) -> None:
         self.text = text
@@ -217,12 +242,17 @@ class _Exit(Exception):
 class Printer:
     """Writes each datagram's output at once and flushes, so pipes see it promptly."""
 
-    def __init__(self, sink: Sink, out: BinaryIO, err: BinaryIO) -> None:
+    def __init__(self, sink: Sink | None, out: BinaryIO, err: BinaryIO, forwarder: Forwarder | None = None) -> None:
         self.sink = sink
         self.out = out
         self.err = err
+        self.forwarder = forwarder
 
     def datagram(self, data: bytes, **meta: object) -> None:
+        if self.forwarder is not None:
+            self.forwarder.forward(data)  # unchanged, every datagram, as sflowtool -f does
+        if self.sink is None:
+            return
         error = None
         try:
             dg = decode(data, **meta)  # type: ignore[arg-type]
@@ -300,9 +330,23 @@ def run(args: list[str], stdin: BinaryIO, out: BinaryIO, err: BinaryIO) -> int:
     except UsageError as exc:
         err.write(f"sflowtool: {exc}\nTry 'sflowtool -h' for the list of options.\n".encode())
         return 2
-    printer = Printer(cfg.sink, out, err)
+    forwarder = None
+    if cfg.forward:
+        from bridge.net.forwarding import Forwarder, SessionError, parse_session
+
+        # in file mode there is no listening port to loop back to
+        forwarder = Forwarder(cfg.port if cfg.read_file is None else 0, max_sessions=len(cfg.forward))
+        try:
+            for i, (host, port) in enumerate(cfg.forward):
+                forwarder.put(parse_session(f"f{i}", {"address": host, "port": port}))
+        except SessionError as exc:
+            err.write(f"sflowtool: -f: {exc}\n".encode())
+            return 221
+    # forwarding alone prints nothing, as in sflowtool; with an output option both go on (sflowtool stops printing)
+    sink = cfg.sink if (cfg.output_chosen or forwarder is None) else None
+    printer = Printer(sink, out, err, forwarder)
     try:
-        start = getattr(cfg.sink, "start", None)
+        start = getattr(sink, "start", None)
         if start is not None:
             out.write(start())
             out.flush()
