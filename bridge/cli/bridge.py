@@ -21,11 +21,13 @@ import signal
 import struct
 import sys
 import time
+from collections import Counter
 from typing import BinaryIO
 
 from bridge import __version__
 from bridge.net.accounting import Accounting
 from bridge.net.api import Api
+from bridge.net.capture_stream import StreamHub
 from bridge.net.forwarding import Forwarder, SessionError, parse_session
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.net.udp import source_text
@@ -82,12 +84,14 @@ class Bridge:
         capture_filter: CaptureFilter | None,
         pcapng: PcapngWriter | None = None,
         forwarder: Forwarder | None = None,
+        hub: StreamHub | None = None,
     ) -> None:
         self.out = out
         self.filter = capture_filter
         self.acct = Accounting()
         self.pcapng = pcapng
         self.forwarder = forwarder
+        self.hub = hub
 
     def datagram(self, data: bytes, source: str, sec: int, usec: int, now: float = 0.0) -> None:
         """Writes the datagram's sampled headers as pcap records, all under the Ethernet link type.
@@ -110,50 +114,44 @@ class Bridge:
             return
         acct.datagram(h.agent, h.sub_agent, h.sequence, h.samples, now)
         acct.no_header += h.no_header
-        if self.pcapng is not None:
-            self._pcapng(data, h, sec, usec)
-            return
-        flt = self.filter
-        records = []
-        for offset, length, proto, frame_length, stripped, _ in h.packets:
-            if proto == 1:
-                body = data[offset : offset + length]
-                wire = frame_length - stripped
-            elif proto == 11 or proto == 12:
-                body = ETH_FOR_IP[proto] + data[offset : offset + length]
-                wire = frame_length - stripped + 14
-            else:
-                acct.skipped[f"with header protocol {proto} ({PROTOCOL_NAMES.get(proto, '?')})"] += 1
-                continue
-            if wire < len(body):
-                wire = len(body)
-            if flt is not None and not flt.matches(DLT_EN10MB, body, wire):
-                acct.skipped["filtered out"] += 1
-                continue
-            records.append(_REC(sec, usec, len(body), wire))
-            records.append(body)
-        if records:
-            acct.written += len(records) // 2
-            self.out.add(b"".join(records))
+        if h.packets:
+            chunk, n = self.frame(data, h, sec, usec, self.filter, self.pcapng, acct.skipped)
+            if n:
+                acct.written += n
+                self.out.add(chunk)
+            hub = self.hub
+            if hub is not None:
+                for client in hub.clients:  # each HTTP stream client with its own filter and format
+                    if client.wants(h.agent):
+                        chunk, n = self.frame(data, h, sec, usec, client.filter, client.writer, client.skipped)
+                        if n:
+                            client.offer(chunk, n)
 
-    def _pcapng(self, data: bytes, h: Headers, sec: int, usec: int) -> None:
-        acct = self.acct
-        flt = self.filter
-        writer = self.pcapng
-        assert writer is not None
-        blocks = []
+    @staticmethod
+    def frame(
+        data: bytes,
+        h: Headers,
+        sec: int,
+        usec: int,
+        flt: CaptureFilter | None,
+        writer: PcapngWriter | None,
+        skipped: Counter[str],
+    ) -> tuple[bytes, int]:
+        """The datagram's packets as pcap records (or pcapng blocks with ``writer``): (bytes, count)."""
+        out = []
+        count = 0
         for offset, length, proto, frame_length, stripped, index in h.packets:
             linktype = DLT_EN10MB
             body = data[offset : offset + length]
             wire = frame_length - stripped
             if proto == 11 or proto == 12:
-                # tcpdump refuses a pcapng stream whose interfaces mix link types: keep IP under Ethernet
                 body = ETH_FOR_IP[proto] + body
                 wire += 14
             elif proto != 1:
-                own = OWN_LINKTYPE.get(proto)
+                # pcapng can carry other link types; tcpdump refuses a stream that mixes them, so IP stays Ethernet
+                own = OWN_LINKTYPE.get(proto) if writer is not None else None
                 if own is None:
-                    acct.skipped[f"with header protocol {proto} ({PROTOCOL_NAMES.get(proto, '?')})"] += 1
+                    skipped[f"with header protocol {proto} ({PROTOCOL_NAMES.get(proto, '?')})"] += 1
                     continue
                 linktype = own
             if wire < len(body):
@@ -161,15 +159,18 @@ class Bridge:
             if flt is not None:
                 try:
                     if not flt.matches(linktype, body, wire):
-                        acct.skipped["filtered out"] += 1
+                        skipped["filtered out"] += 1
                         continue
                 except FilterError:
-                    acct.skipped[f"the filter does not apply to link type {linktype}"] += 1
+                    skipped[f"the filter does not apply to link type {linktype}"] += 1
                     continue
-            blocks.append(writer.packet(h.agent, h.sub_agent, h.samples[index], linktype, body, wire, sec, usec))
-        if blocks:
-            acct.written += len(blocks)
-            self.out.add(b"".join(blocks))
+            if writer is None:
+                out.append(_REC(sec, usec, len(body), wire))
+                out.append(body)
+            else:
+                out.append(writer.packet(h.agent, h.sub_agent, h.samples[index], linktype, body, wire, sec, usec))
+            count += 1
+        return b"".join(out), count
 
 
 def _headers_v2v4(data: bytes) -> Headers:
@@ -321,6 +322,12 @@ def parser() -> argparse.ArgumentParser:
                    help="require 'Authorization: Bearer TOKEN' for API calls that change state "
                         "(default: $SFLOW_BRIDGE_API_TOKEN)")  # fmt: skip
     p.add_argument("--read-only", action="store_true", help="the API refuses every call that changes state")
+    p.add_argument(
+        "--protect-reads",
+        action="store_true",
+        help="with --api-token, every API request needs the token, reads and capture streams included",
+    )
+    p.add_argument("--max-streams", type=int, default=8, help="most /capture.pcap clients at once (default 8)")
     p.add_argument("--forward", action="append", default=[], metavar="HOST[/PORT]",
                    help="forward every datagram, unchanged, to HOST port PORT (default 6343); repeatable")  # fmt: skip
     p.add_argument("--max-sessions", type=int, default=32, help="most forwarding sessions (default 32)")
@@ -363,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     writer = PcapngWriter() if args.pcapng else None
     out.add(writer.start() if writer else file_header(DLT_EN10MB, 262144))
     out.flush()
-    bridge = Bridge(out, flt, writer, forwarder)
+    bridge = Bridge(out, flt, writer, forwarder, api.hub if api is not None else None)
     if api is not None:
         api.acct = bridge.acct
     try:
@@ -386,7 +393,7 @@ def _start_api(args: argparse.Namespace, forwarder: Forwarder, err: BinaryIO, p:
         port = int(port_text)
     except ValueError:
         p.error(f"--api wants HOST:PORT, not {where!r}")
-    api = Api(Accounting(), forwarder, args.api_token, args.read_only)
+    api = Api(Accounting(), forwarder, args.api_token, args.read_only, StreamHub(args.max_streams), args.protect_reads)
     try:
         api.serve(host.strip("[]") or "0.0.0.0", port)
     except OSError as exc:

@@ -9,6 +9,7 @@
     GET    /analyzer/json            totals
     GET    /metrics                  the same figures in the Prometheus text format
     GET    /                         a status page for people: agents and rates, refreshed every second
+    GET    /capture.pcap             a live pcap stream; ?filter=BPF&agent=CIDR&format=pcapng
 
 Errors are JSON, ``{"error": "..."}``, with the right 4xx code, and change nothing.
 With a token, every request that changes state needs ``Authorization: Bearer TOKEN``;
@@ -18,17 +19,22 @@ read-only refuses them all.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import re
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from bridge import __version__
 from bridge.net.accounting import KIND_NAMES, Accounting, _agent_text
+from bridge.net.capture_stream import StreamClient, StreamHub
 from bridge.net.forwarding import NAME, Forwarder, SessionError, parse_session
+from bridge.output.bpf import CaptureFilter, FilterError
+from bridge.output.pcap import DLT_EN10MB, file_header
 
 _SESSION_PATH = re.compile(r"^/forwarding/([^/]+)/json$")
 _STATUS_PAGE = (Path(__file__).with_name("status_page.html")).read_text(encoding="utf-8")
@@ -36,11 +42,21 @@ MAX_BODY = 65536
 
 
 class Api:
-    def __init__(self, acct: Accounting, forwarder: Forwarder, token: str | None, read_only: bool) -> None:
+    def __init__(
+        self,
+        acct: Accounting,
+        forwarder: Forwarder,
+        token: str | None,
+        read_only: bool,
+        hub: StreamHub | None = None,
+        protect_reads: bool = False,
+    ) -> None:
         self.acct = acct
         self.forwarder = forwarder
         self.token = token
         self.read_only = read_only
+        self.hub = hub or StreamHub()
+        self.protect_reads = protect_reads
         self.started = time.time()
         self.server: ThreadingHTTPServer | None = None
 
@@ -52,12 +68,16 @@ class Api:
 
         Handler.api = api
         server = ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
+        server.daemon_threads = True  # a stuck client must not keep the process from exiting
         threading.Thread(target=server.serve_forever, name="sflow-bridge-api", daemon=True).start()
         self.server = server
         return server
 
     def close(self) -> None:
+        self.hub.close_all()  # the streaming handlers write what is queued, end their responses and return
+        deadline = time.monotonic() + 1.0
+        while self.hub.clients and time.monotonic() < deadline:
+            time.sleep(0.01)
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -97,6 +117,7 @@ class Api:
             "forwarded": {name: s.forwarded for name, s in self.forwarder.sessions.items()},
             "forwardErrors": {name: s.errors for name, s in self.forwarder.sessions.items()},
             "uptime": round(time.time() - self.started, 3),
+            "streams": [c.status() for c in self.hub.clients],
         }
 
     def metrics(self) -> str:
@@ -138,6 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
     api: Api
     server_version = f"sflow-bridge/{__version__}"
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a read or write may block: a client that stops reading is dropped
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: stderr belongs to the summary
         pass
@@ -159,9 +181,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(code, {"error": message}, headers=headers)
 
     def do_GET(self) -> None:  # noqa: N802
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         api = self.api
-        if path == "/":
+        if api.protect_reads and api.token is not None and not self._token_ok():
+            return
+        if path == "/capture.pcap":
+            self._stream(query)
+        elif path == "/":
             self._send(200, _STATUS_PAGE, "text/html; charset=utf-8")
         elif path == "/version":
             self._send(200, __version__ + "\n", "text/plain")
@@ -182,17 +208,67 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(404, f"no such resource: {path}")
 
+    def _token_ok(self) -> bool:
+        given = self.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {self.api.token}".encode()):
+            self._error(401, "this request needs Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+            return False
+        return True
+
     def _may_change(self) -> bool:
         api = self.api
         if api.read_only:
             self._error(403, "this bridge's API is read-only")
             return False
-        if api.token is not None:
-            given = self.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {api.token}".encode()):
-                self._error(401, "this request needs Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
-                return False
-        return True
+        return api.token is None or self._token_ok()
+
+    def _stream(self, query: str) -> None:
+        """A live pcap (or pcapng) stream until the client goes away or the bridge stops."""
+        params = urllib.parse.parse_qs(query, keep_blank_values=True)
+        expression = params.get("filter", [""])[-1]
+        try:
+            flt = CaptureFilter(expression) if expression.strip() else None
+        except FilterError as exc:
+            self._error(400, str(exc))
+            return
+        try:
+            agents = [ipaddress.ip_network(a, strict=False) for v in params.get("agent", []) for a in v.split(",") if a]
+        except ValueError as exc:
+            self._error(400, f"bad agent: {exc}")
+            return
+        fmt = params.get("format", ["pcap"])[-1]
+        if fmt not in ("pcap", "pcapng"):
+            self._error(400, "format is pcap or pcapng")
+            return
+        client = StreamClient(flt, agents, fmt == "pcapng", self.client_address[0])
+        hub = self.api.hub
+        if not hub.add(client):
+            self._error(503, f"at most {hub.max_clients} capture streams at once")
+            return
+        try:
+            self.send_response(200)
+            self.send_header(
+                "Content-Type", "application/vnd.tcpdump.pcap" if fmt == "pcap" else "application/octet-stream"
+            )
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            head = client.writer.start() if client.writer else file_header(DLT_EN10MB, 262144)
+            self.wfile.write(head)
+            self.wfile.flush()
+            while True:
+                items = client.take(1.0)
+                if items:
+                    self.wfile.write(b"".join(chunk for chunk, _ in items))
+                    self.wfile.flush()
+                    client.sent += sum(n for _, n in items)
+                elif client.closed:
+                    break  # the bridge is stopping and everything queued has been written
+        except OSError:
+            pass  # the client went away
+        finally:
+            hub.remove(client)
 
     def do_PUT(self) -> None:  # noqa: N802
         m = _SESSION_PATH.match(self.path.split("?", 1)[0])
@@ -239,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if _SESSION_PATH.match(path):
             self._error(405, f"{self.command} is not allowed here", {"Allow": "GET, PUT, DELETE"})
-        elif path in ("/forwarding/json", "/agents/json", "/analyzer/json", "/metrics", "/version"):
+        elif path in ("/forwarding/json", "/agents/json", "/analyzer/json", "/metrics", "/version", "/capture.pcap"):
             self._error(405, f"{self.command} is not allowed here", {"Allow": "GET"})
         else:
             self._error(404, f"no such resource: {path}")

@@ -1,0 +1,126 @@
+"""GET /capture.pcap: live streams read by real curl and tshark, per-client filters, a slow client."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from tests.agent import datagram, packets, send
+from tests.integration.test_api import bridge
+
+FRAMES = [f for _, f in packets()]
+needs_tools = pytest.mark.skipif(
+    not (shutil.which("curl") and shutil.which("tshark")),
+    reason="curl and tshark are needed (apt-get install curl tshark)",
+)
+
+
+def wait_streams(b, n: int) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 10
+    while True:
+        status, totals = b.call("GET", "/analyzer/json")
+        if len(totals["streams"]) >= n:
+            return totals
+        assert time.monotonic() < deadline, totals
+        time.sleep(0.05)
+
+
+@needs_tools
+def test_two_clients_with_their_own_filters_through_curl_and_tshark() -> None:
+    with bridge() as b:
+        dns = subprocess.Popen(f"curl -sN '{b.base}/capture.pcap?filter=port%2053' | "
+                               "tshark -l -n -r - -T fields -e dns.qry.name", shell=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+        icmp = subprocess.Popen(f"curl -sN '{b.base}/capture.pcap?filter=icmp&format=pcapng' | "
+                                "tshark -l -n -r - -T fields -e icmp.type -e frame.comment", shell=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+        wait_streams(b, 2)
+        send(("127.0.0.1", b.udp), [datagram(i + 1, FRAMES) for i in range(3)])
+        time.sleep(1.0)
+        totals = wait_streams(b, 2)
+        assert sorted(s["packetsSent"] for s in totals["streams"]) == [3, 6]
+    # the bridge stopped: both streams ended, and the tools printed what they got
+    dns_out = dns.communicate(timeout=30)[0].decode().split()
+    icmp_out = icmp.communicate(timeout=30)[0].decode().splitlines()
+    assert dns_out == ["example.com", "example.org"] * 3
+    assert len(icmp_out) == 3
+    assert all(line.startswith("8\tagent=192.0.2.7 sub_agent=0 in=5 out=7 rate=1000") for line in icmp_out)
+
+
+def count_records(stream: bytes) -> int:
+    n, pos = 0, 24
+    while pos + 16 <= len(stream):
+        caplen = struct.unpack_from("<I", stream, pos + 8)[0]
+        if pos + 16 + caplen > len(stream):
+            break
+        pos += 16 + caplen
+        n += 1
+    return n
+
+
+def test_a_slow_client_loses_its_own_packets_only() -> None:
+    with bridge() as b:
+        fast = urllib.request.urlopen(f"{b.base}/capture.pcap", timeout=30)
+        got = bytearray()
+        done = threading.Event()
+
+        def read_fast() -> None:
+            try:
+                while chunk := fast.read1(1 << 16):
+                    got.extend(chunk)
+            except OSError:
+                pass
+            done.set()
+
+        reader = threading.Thread(target=read_fast)
+        reader.start()
+        host, port = b.base.removeprefix("http://").split(":")
+        slow = socket.create_connection((host, int(port)))
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.sendall(b"GET /capture.pcap HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_streams(b, 2)
+        # 12,000 datagrams, 60,000 packets, at about 6,000 datagrams/s; bounded in count and time
+        batch = [datagram(i + 1, FRAMES) for i in range(200)]
+        sent = 0
+        started = time.monotonic()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            while sent < 12_000 and time.monotonic() - started < 20:
+                for d in batch[:60]:
+                    tx.sendto(d, ("127.0.0.1", b.udp))
+                sent += 60
+                slow.recv(512)  # the slow client reads a little now and then
+                time.sleep(0.01)
+        time.sleep(1.0)
+        totals = wait_streams(b, 2)
+        streams = sorted(totals["streams"], key=lambda s: s["packetsDropped"])
+        assert totals["datagramsReceived"] == sent  # the bridge itself lost nothing
+        slow.close()
+    reader.join(timeout=30)
+    fast_packets = count_records(bytes(got))
+    assert fast_packets >= sent * 5 * 0.999  # loss of the fast client under 0.1 %
+    assert streams[0]["packetsDropped"] == 0
+    assert streams[-1]["packetsDropped"] > 0  # the slow one's own losses are counted
+
+
+def test_bad_stream_requests() -> None:
+    with bridge("--max-streams", "1") as b:
+        assert b.call("GET", "/capture.pcap?filter=port%20nonsense")[0] == 400
+        assert b.call("GET", "/capture.pcap?agent=10.0.0.0/99")[0] == 400
+        assert b.call("GET", "/capture.pcap?format=pcapx")[0] == 400
+        first = urllib.request.urlopen(f"{b.base}/capture.pcap", timeout=10)
+        assert first.read(24)[:4] == b"\xd4\xc3\xb2\xa1"
+        wait_streams(b, 1)
+        status, answer = b.call("GET", "/capture.pcap")
+        assert status == 503 and "at most 1" in answer["error"]  # type: ignore[index]
+        first.close()
+    with bridge("--api-token", "t0k", "--protect-reads") as b:
+        assert b.call("GET", "/capture.pcap")[0] == 401
+        assert b.call("GET", "/agents/json")[0] == 401
+        assert b.call("GET", "/agents/json", token="t0k")[0] == 200
