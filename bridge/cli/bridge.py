@@ -297,7 +297,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sflow-bridge",
         description="Writes the packet headers sampled by sFlow agents as a libpcap stream.",
-        epilog="Subcommands: 'sflow-bridge demo --help' (a demo agent sending sFlow).",
+        epilog="Subcommands: 'sflow-bridge demo --help' (a demo agent sending sFlow), "
+        "'sflow-bridge extcap --help' (a capture interface for Wireshark).",
     )
     p.add_argument("-p", "--port", type=int, default=6343, help="UDP port for sFlow (default 6343)")
     p.add_argument("-4", dest="listen4", action="store_true", help="listen on IPv4 only")
@@ -342,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         from bridge.cli import demo
 
         return demo.main(args_list[1:])
+    if args_list and args_list[0] == "extcap":
+        from bridge.cli import extcap
+
+        return extcap.main(args_list[1:])
     p = parser()
     args = p.parse_args(args_list)
     if not 0 <= args.port <= 65535:
@@ -376,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.read is not None:
             return run_file(args, bridge, err, sys.stdin.buffer)
-        return run_udp(args, bridge, err, watch_stdout=to_stdout and _is_pipe(out.fd))
+        # a pipe or FIFO (tcpdump, Wireshark's extcap FIFO): its reader going away ends the bridge
+        return run_udp(args, bridge, err, watch_stdout=_is_pipe(out.fd))
     finally:
         if api is not None:
             api.close()

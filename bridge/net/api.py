@@ -22,6 +22,8 @@ import hmac
 import ipaddress
 import json
 import re
+import select
+import socket
 import threading
 import time
 import urllib.parse
@@ -208,6 +210,14 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(404, f"no such resource: {path}")
 
+    def _peer_gone(self) -> bool:
+        """Has a streaming client closed its end? (It sends nothing, so readable means EOF.)"""
+        try:
+            ready, _, _ = select.select([self.connection], [], [], 0)
+            return bool(ready) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _token_ok(self) -> bool:
         given = self.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {self.api.token}".encode()):
@@ -265,6 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
                     client.sent += sum(n for _, n in items)
                 elif client.closed:
                     break  # the bridge is stopping and everything queued has been written
+                elif self._peer_gone():
+                    break
         except OSError:
             pass  # the client went away
         finally:
