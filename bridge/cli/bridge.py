@@ -18,6 +18,7 @@ import argparse
 import os
 import select
 import signal
+import socket
 import struct
 import sys
 import time
@@ -245,16 +246,12 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
                 if fd == out.fd:
                     out.closed = True
                     break
-                sock = by_fd[fd]
-                for _ in range(1024):  # bounded, so that a flood cannot starve the flush
-                    try:
-                        data, peer = sock.recvfrom(65536)
-                    except BlockingIOError:
-                        break
-                    t = time.time_ns() // 1000
-                    # the sender's address is only formatted when it is needed: for a malformed datagram
-                    bridge.datagram(data, peer[0], t // 1_000_000, t % 1_000_000, t / 1e6)
+                _drain(by_fd[fd], bridge, 1024)  # bounded, so that a flood cannot starve the flush
             out.flush()
+        if sig.stop and not out.closed:
+            # what had arrived before the signal is still in the socket buffers: write it too
+            for s in socks:
+                _drain(s, bridge, 1 << 20)
     finally:
         out.flush()
         drops = [kernel_drops(s) for s in socks]
@@ -265,6 +262,17 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
         bridge.acct.socket_drops = sum(known)
     warn(bridge.acct.summary())
     return 0
+
+
+def _drain(sock: socket.socket, bridge: Bridge, limit: int) -> None:
+    for _ in range(limit):
+        try:
+            data, peer = sock.recvfrom(65536)
+        except BlockingIOError:
+            return
+        t = time.time_ns() // 1000
+        # the sender's address is only formatted when it is needed: for a malformed datagram
+        bridge.datagram(data, peer[0], t // 1_000_000, t % 1_000_000, t / 1e6)
 
 
 def run_file(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, stdin: BinaryIO) -> int:

@@ -310,3 +310,13 @@ def test_pcapng_writes_other_header_protocols_with_their_link_types() -> None:
     classic = subprocess.run(bridge_cmd("-r", str(CORPUS / "captures" / "crafted-header-protocols.pcap")),
                              capture_output=True, timeout=60)  # fmt: skip
     assert b"with header protocol 15 (802.11)" in classic.stderr  # counted, not written, in classic pcap
+
+
+@needs_tools
+def test_sigterm_writes_everything_received_before_it() -> None:
+    with pipeline(["tcpdump", "-l", "-n", "-r", "-"], "-4") as (br, tl, port):
+        send(("127.0.0.1", port), mixed(200))  # 1,000 packets, then at once:
+        br.send_signal(signal.SIGTERM)
+        out, _ = tl.communicate(timeout=30)
+        assert br.wait(timeout=10) == 0
+    assert len(out.decode().splitlines()) == 1000
