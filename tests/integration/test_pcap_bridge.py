@@ -315,8 +315,8 @@ def test_pcapng_writes_other_header_protocols_with_their_link_types() -> None:
 @needs_tools
 def test_sigterm_writes_everything_received_before_it() -> None:
     with pipeline(["tcpdump", "-l", "-n", "-r", "-"], "-4") as (br, tl, port):
-        send(("127.0.0.1", port), mixed(200))  # 1,000 packets, then at once:
+        send(("127.0.0.1", port), mixed(3000))  # 15,000 packets, then at once:
         br.send_signal(signal.SIGTERM)
         out, _ = tl.communicate(timeout=30)
         assert br.wait(timeout=10) == 0
-    assert len(out.decode().splitlines()) == 1000
+    assert len(out.decode().splitlines()) == 15000
