@@ -20,6 +20,7 @@ from bridge.output.lines import CustomLineSink, LineSink
 from bridge.output.pcap import SflowtoolPcapSink
 from bridge.output.text import GrepSink, TextSink
 from bridge.sflow import DecodeError, decode
+from bridge.sflow.reader import signed32
 
 SHORT_OPTS = "ljJgtTMHxesSD46Akh?zL:p:r:R:P:c:d:N:f:v:V:b:"
 LONG_OPTS = {
@@ -30,7 +31,7 @@ LONG_OPTS = {
     "keep-going-on-error": "k", "help": "h", "usage": "?", "version": "z",
     "fields=": "L", "port=": "p", "read-pcap=": "r", "read-pcap-sampling=": "R",
     "read-pcap-playback=": "P", "netflow-collector=": "c", "netflow-udp-dport=": "d",
-    "netflow-version=": "N", "forwarding-target=": "f", "include-vlans=": "v", "exclude-vlans=": "V",
+    "netflow-version=": "N", "forwarding-target=": "f", "include-vlans=": "V", "exclude-vlans=": "v",
     "listen-address=": "b",
 }  # fmt: skip
 
@@ -44,9 +45,6 @@ NOT_YET = {
     "S": "NetFlow export",
     "R": "encoding sFlow from a packet capture",
     "P": "replay",
-    "V": "VLAN filters",
-    "v": "VLAN filters",
-    "x": "payload removal",
     "D": "DNS names for forwarding and NetFlow targets",
 }
 
@@ -133,6 +131,8 @@ class Config:
         self.keep_going = False
         self.pcap_mode = ""  # "t", "T" or "M" when writing pcap
         self.forward: list[tuple[str, int]] = []
+        self.vlans: bytearray | None = None  # VLAN filter, indexed by VLAN id (0-4096)
+        self.remove_content = False
         self.output_chosen = False  # an output option was given (with -f alone sflowtool prints nothing)
 
 
@@ -176,6 +176,17 @@ def parse_args(argv: list[str]) -> Config:
             cfg.port = _atoi(val)
         elif o == "f":
             cfg.forward.append(_forwarding_target(val))
+        elif o == "V":
+            if cfg.vlans is None:
+                cfg.vlans = bytearray(4097)
+            _parse_vlans(cfg.vlans, 1, val)
+        elif o == "v":
+            if cfg.vlans is None:
+                # starting with an exclude list: everything else is included
+                cfg.vlans = bytearray([1] * 4096 + [0])
+            _parse_vlans(cfg.vlans, 0, val)
+        elif o == "x":
+            cfg.remove_content = True
         elif o in ("t", "T", "M"):
             cfg.pcap_mode = o
         elif o == "l":
@@ -214,8 +225,63 @@ def parse_args(argv: list[str]) -> Config:
         # like sflowtool, the last output option wins; a pcap option given last selects pcap
         last = [o for o, _ in opts if o.lstrip("-") in ("t", "T", "M", "l", "g", "j", "J", "H", "L")]
         if last and last[-1].lstrip("-") in ("t", "T", "M"):
-            cfg.sink = SflowtoolPcapSink(cfg.pcap_mode, from_socket=cfg.read_file is None)
+            cfg.sink = SflowtoolPcapSink(cfg.pcap_mode, from_socket=cfg.read_file is None,
+                                         remove_content=cfg.remove_content)  # fmt: skip
+    if cfg.vlans is not None and hasattr(cfg.sink, "sample_filter"):
+        vlans = cfg.vlans
+
+        def vlan_ok(s: Any) -> bool:
+            # sflowtool's sampleFilterOK(): kept if either VLAN is selected
+            return (s.in_vlan <= 4096 and bool(vlans[s.in_vlan])) or (s.out_vlan <= 4096 and bool(vlans[s.out_vlan]))
+
+        cfg.sink.sample_filter = vlan_ok  # type: ignore[attr-defined]
     return cfg
+
+
+def _strtol(text: str, p: int) -> tuple[int, int]:
+    """C strtol(base 0) from position p: (value, position after it)."""
+    if text[p : p + 2].lower() == "0x" and p + 2 < len(text) and text[p + 2] in "0123456789abcdefABCDEF":
+        q = p + 2
+        while q < len(text) and text[q] in "0123456789abcdefABCDEF":
+            q += 1
+        return int(text[p + 2 : q], 16), q
+    q = p
+    while q < len(text) and text[q].isdigit():
+        q += 1
+    digits = text[p:q]
+    if digits.startswith("0") and len(digits) > 1:
+        q = p + 1
+        while q < len(text) and text[q] in "01234567":
+            q += 1
+        return int(text[p:q], 8), q
+    return int(digits), q
+
+
+def _parse_vlans(array: bytearray, flag: int, text: str) -> None:
+    """sflowtool's parseVlanFilter(): "0-20,4091 100"; its messages and exit codes on errors."""
+    p = 0
+    while True:
+        while p < len(text) and text[p] in " ,":
+            p += 1
+        if p >= len(text) or not text[p].isdigit():
+            ch = text[p] if p < len(text) else "\0"
+            raise _Exit(f"error parsing vlan filter ranges (next char = <{ch}>)\n", 237)
+        first, p = _strtol(text, p)
+        if first > 4096:
+            raise _Exit(f"error parsing vlan filter (vlan = <{signed32(first)}> out of range)\n", 236)
+        array[first] = flag
+        if p < len(text) and text[p] == "-":
+            p += 1
+            if p >= len(text) or not text[p].isdigit():
+                ch = text[p] if p < len(text) else "\0"
+                raise _Exit(f"error parsing vlan filter ranges (next char = <{ch}>)\n", 237)
+            last, p = _strtol(text, p)
+            if last > 4096:
+                raise _Exit(f"error parsing vlan filter (vlan = <{signed32(last)}> out of range)\n", 236)
+            for i in range(first, last + 1):
+                array[i] = flag
+        if p >= len(text):
+            return
 
 
 def _forwarding_target(text: str) -> tuple[str, int]:

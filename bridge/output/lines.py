@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bridge.output.timefmt import iso_local
 from bridge.sflow import events as E
 from bridge.sflow.datagram import Datagram
 from bridge.sflow.reader import Sample, signed32
+
+SampleFilter = Callable[[Sample], bool]
 
 
 def flow_line(agent: str, s: Sample) -> str:
@@ -26,13 +30,16 @@ def counters_line(agent: str, s: Sample) -> str:
 class LineSink:
     """``-l``: a FLOW line per flow sample, a CNTR line per counter sample."""
 
+    sample_filter: SampleFilter | None = None
+
     def render(self, dg: Datagram) -> tuple[str, str]:
         out = []
         for k, v in dg.events:
             if k == E.DONE:
                 kind, s = v
                 if kind == E.DONE_FLOW or kind == E.DONE_FLOW_V2V4:
-                    out.append(flow_line(dg.agent, s))
+                    if self.sample_filter is None or self.sample_filter(s):
+                        out.append(flow_line(dg.agent, s))
                 elif kind == E.DONE_COUNTERS:
                     out.append(counters_line(dg.agent, s))
         return "".join(out), ""
@@ -40,6 +47,8 @@ class LineSink:
 
 class CustomLineSink:
     """``-L a,b,c``: one CSV line per sample that set at least one requested sample field."""
+
+    sample_filter: SampleFilter | None = None
 
     CAP = 2047  # sflowtool keeps each value in a 2 KB string
 
@@ -105,7 +114,12 @@ class CustomLineSink:
             elif k == E.SCOPE:
                 self.scope = v
             elif k == E.DONE:
-                if self.sample_fields:
+                rejected = (
+                    self.sample_filter is not None
+                    and v[0] in (E.DONE_FLOW, E.DONE_FLOW_V2V4, E.DONE_DISCARD)
+                    and not self.sample_filter(v[1])
+                )
+                if self.sample_fields and not rejected:
                     out.append(",".join(self.values) + "\n")
                     self.sample_fields = 0
                 self._clear(E.SCOPE_SAMPLE, err)

@@ -9,9 +9,11 @@ written so that tcpdump and tshark decode it as what it is.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from bridge.sflow import events as E
 from bridge.sflow.datagram import Datagram
+from bridge.sflow.reader import Sample
 
 DLT_EN10MB = 1
 DLT_RAW = 101
@@ -36,9 +38,11 @@ _DUMMY_ETH = bytes((0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00))
 class SflowtoolPcapSink:
     """``sflowtool -t`` (flow samples), ``-T`` (discard samples) or ``-M`` (whole datagrams)."""
 
-    def __init__(self, mode: str, from_socket: bool) -> None:
+    def __init__(self, mode: str, from_socket: bool, remove_content: bool = False) -> None:
         self.mode = mode
         self.from_socket = from_socket
+        self.remove_content = remove_content  # -x: cut each header where its payload starts
+        self.sample_filter: Callable[[Sample], bool] | None = None
 
     def start(self) -> bytes:
         return file_header(DLT_EN10MB, 65536)
@@ -62,7 +66,12 @@ class SflowtoolPcapSink:
         for k, v in dg.events:
             if k == E.DONE and v[0] in want:
                 s = v[1]
-                out.append(record(ts, us, buf[s.header_off : s.header_off + s.header_len], s.sampled_packet_size))
+                if self.sample_filter is not None and not self.sample_filter(s):
+                    continue
+                n = s.header_len
+                if self.remove_content and s.offset_to_payload:
+                    n = s.offset_to_payload
+                out.append(record(ts, us, buf[s.header_off : s.header_off + n], s.sampled_packet_size))
         return b"".join(out), ""
 
 
