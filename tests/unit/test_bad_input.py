@@ -153,7 +153,7 @@ def test_big_endian_pcap_reads_the_same(tmp_path) -> None:
     assert b'"agent":"192.0.2.1"' in a[0]
 
 
-@pytest.mark.parametrize("args", [["-q"], ["--no-such-option"], ["-p"], ["-c", "127.0.0.1"], ["-V", "10"], ["stray"]])
+@pytest.mark.parametrize("args", [["-q"], ["--no-such-option"], ["-p"], ["-c", "127.0.0.1"], ["-P", "2"], ["stray"]])
 def test_bad_or_unsupported_options_get_a_clear_message(args: list[str]) -> None:
     out, err, rc = sflowtool(args)
     assert rc == 2
