@@ -15,11 +15,11 @@ SIGUSR1.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from collections import Counter
@@ -33,14 +33,13 @@ from bridge.net.forwarding import Forwarder, SessionError, parse_session
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.net.udp import source_text
 from bridge.output.bpf import CaptureFilter, FilterError
-from bridge.output.pcap import DLT_EN10MB, ETH_FOR_IP, PROTOCOL_NAMES, file_header
+from bridge.output.pcap import DLT_EN10MB, ETH_FOR_IP, PROTOCOL_NAMES, RECORD_HEADER, file_header
 from bridge.output.pcapng import PcapngWriter
 from bridge.sflow import DecodeError, decode
 from bridge.sflow.headers import Headers, walk
 
 BATCH = 1 << 16  # write when this much is waiting, or when the sockets are drained
 RCVBUF = 8 << 20  # bursts from many agents: the socket must hold them while a write blocks
-_REC = struct.Struct("<IIII").pack
 
 
 class Output:
@@ -166,7 +165,7 @@ class Bridge:
                     skipped[f"the filter does not apply to link type {linktype}"] += 1
                     continue
             if writer is None:
-                out.append(_REC(sec, usec, len(body), wire))
+                out.append(RECORD_HEADER.pack(sec, usec, len(body), wire))
                 out.append(body)
             else:
                 out.append(writer.packet(h.agent, h.sub_agent, h.samples[index], linktype, body, wire, sec, usec))
@@ -179,7 +178,7 @@ def _headers_v2v4(data: bytes) -> Headers:
     dg = decode(data)
     h = Headers()
     h.version = dg.version
-    h.agent = dg.agent.encode()
+    h.agent = ipaddress.ip_address(dg.agent).packed if dg.agent != "-" else b""
     h.sequence = dg.sequence
     for s in dg.samples:
         kind = 1 if s.sample_type == 1 else 2 if s.sample_type == 2 else 0

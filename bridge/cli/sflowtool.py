@@ -257,27 +257,27 @@ def _strtol(text: str, p: int) -> tuple[int, int]:
     return int(digits), q
 
 
+def _vlan_number(text: str, p: int) -> tuple[int, int]:
+    """sflowtool's peekForNumber() and testVlan() around one strtol(): (vlan, position after it)."""
+    if p >= len(text) or not text[p].isdigit():
+        ch = text[p] if p < len(text) else "\0"
+        raise _Exit(f"error parsing vlan filter ranges (next char = <{ch}>)\n", 237)
+    vlan, p = _strtol(text, p)
+    if vlan > 4096:
+        raise _Exit(f"error parsing vlan filter (vlan = <{signed32(vlan)}> out of range)\n", 236)
+    return vlan, p
+
+
 def _parse_vlans(array: bytearray, flag: int, text: str) -> None:
     """sflowtool's parseVlanFilter(): "0-20,4091 100"; its messages and exit codes on errors."""
     p = 0
     while True:
         while p < len(text) and text[p] in " ,":
             p += 1
-        if p >= len(text) or not text[p].isdigit():
-            ch = text[p] if p < len(text) else "\0"
-            raise _Exit(f"error parsing vlan filter ranges (next char = <{ch}>)\n", 237)
-        first, p = _strtol(text, p)
-        if first > 4096:
-            raise _Exit(f"error parsing vlan filter (vlan = <{signed32(first)}> out of range)\n", 236)
+        first, p = _vlan_number(text, p)
         array[first] = flag
         if p < len(text) and text[p] == "-":
-            p += 1
-            if p >= len(text) or not text[p].isdigit():
-                ch = text[p] if p < len(text) else "\0"
-                raise _Exit(f"error parsing vlan filter ranges (next char = <{ch}>)\n", 237)
-            last, p = _strtol(text, p)
-            if last > 4096:
-                raise _Exit(f"error parsing vlan filter (vlan = <{signed32(last)}> out of range)\n", 236)
+            last, p = _vlan_number(text, p + 1)
             for i in range(first, last + 1):
                 array[i] = flag
         if p >= len(text):

@@ -103,7 +103,7 @@ class Accounting:
         for reason, n in sorted(self.skipped.items()):
             lines.append(f"  not written: {n} {reason}")
         for (agent, sub), st in sorted(self.agents.items(), key=lambda kv: (_sort_key(kv[0][0]), kv[0][1])):
-            name = _agent_text(agent)
+            name = agent_text(agent)
             if sub < 0:
                 lines.append(f"  from {name}: {st.malformed} malformed datagrams")
                 continue
@@ -117,7 +117,8 @@ class Accounting:
         return "\n".join(lines) + "\n"
 
 
-def _agent_text(agent: bytes | str) -> str:
+def agent_text(agent: bytes | str) -> str:
+    """A packed agent address (or a sender's text) as people read it."""
     if isinstance(agent, str):
         return agent
     if len(agent) in (4, 16):

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__
-from bridge.net.accounting import KIND_NAMES, Accounting, _agent_text
+from bridge.net.accounting import KIND_NAMES, Accounting, agent_text
 from bridge.net.capture_stream import StreamClient, StreamHub
 from bridge.net.forwarding import NAME, Forwarder, SessionError, parse_session
 from bridge.output.bpf import CaptureFilter, FilterError
@@ -88,10 +88,10 @@ class Api:
     def agents(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for (agent, sub), st in list(self.acct.agents.items()):  # a copy: the receive loop adds agents
-            name = _agent_text(agent) if sub >= 0 else f"{agent} (unparsed)"
+            name = agent_text(agent) if sub >= 0 else f"{agent} (unparsed)"
             key = f"{name}/{sub}" if sub > 0 else name
             out[key] = {
-                "agent": _agent_text(agent),
+                "agent": agent_text(agent),
                 "subAgent": sub if sub >= 0 else None,
                 "firstSeen": st.first_seen,
                 "lastSeen": st.last_seen,

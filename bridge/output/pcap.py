@@ -20,7 +20,7 @@ DLT_RAW = 101
 DLT_IEEE802_11 = 105
 
 _FILE = struct.Struct("<IHHiIII")
-_REC = struct.Struct("<IIII")
+RECORD_HEADER = struct.Struct("<IIII")  # ts_sec, ts_usec, caplen, len
 
 
 def file_header(linktype: int = DLT_EN10MB, snaplen: int = 65535) -> bytes:
@@ -28,7 +28,7 @@ def file_header(linktype: int = DLT_EN10MB, snaplen: int = 65535) -> bytes:
 
 
 def record(ts_sec: int, ts_usec: int, data: bytes, orig_len: int) -> bytes:
-    return _REC.pack(ts_sec & 0xFFFFFFFF, ts_usec & 0xFFFFFFFF, len(data), orig_len & 0xFFFFFFFF) + data
+    return RECORD_HEADER.pack(ts_sec & 0xFFFFFFFF, ts_usec & 0xFFFFFFFF, len(data), orig_len & 0xFFFFFFFF) + data
 
 
 # sflowtool -M wraps each datagram in a fixed Ethernet/IPv4/UDP header (its UDP length omits the UDP header)

@@ -10,10 +10,10 @@ ports, sampling rate, sample pool and drops, for display filters such as
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 
 from bridge import __version__
+from bridge.net.accounting import agent_text
 
 _LE = "<"
 
@@ -35,10 +35,6 @@ def section_header() -> bytes:
 def interface_name(agent: str, sub_agent: int, ds_class: int, ds_index: int) -> str:
     source = str(ds_index) if ds_class == 0 else f"{ds_class}.{ds_index}"
     return f"{agent}-{sub_agent}-{source}"
-
-
-def agent_text(agent: bytes) -> str:
-    return str(ipaddress.ip_address(agent)) if len(agent) in (4, 16) else agent.decode(errors="replace") or "-"
 
 
 class PcapngWriter:

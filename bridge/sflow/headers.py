@@ -9,7 +9,6 @@ skip by). Malformed input raises :class:`~bridge.sflow.reader.DecodeError`.
 
 from __future__ import annotations
 
-import struct
 import sys
 from array import array
 
@@ -17,12 +16,6 @@ from bridge.sflow.reader import DECODE_ERROR, EOS, DecodeError
 
 _SWAP = sys.byteorder == "little"
 assert array("I").itemsize == 4
-_U32 = struct.Struct(">I").unpack_from
-_II = struct.Struct(">II").unpack_from
-_FLOW = struct.Struct(">8I").unpack_from  # compact flow sample after its tag
-_FLOW_X = struct.Struct(">11I").unpack_from  # expanded flow sample after its tag
-_3I = struct.Struct(">3I").unpack_from
-_4I = struct.Struct(">4I").unpack_from
 
 # sample kinds in Headers.samples
 FLOW, COUNTERS, DISCARD, OTHER = 1, 2, 5, 0
