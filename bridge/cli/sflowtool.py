@@ -10,13 +10,14 @@ import getopt
 import os
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.output.clf import CommonLogSink
 from bridge.output.json_output import JsonSink
 from bridge.output.lines import CustomLineSink, LineSink
+from bridge.output.netflow import NetflowEncoder
 from bridge.output.pcap import SflowtoolPcapSink
 from bridge.output.text import GrepSink, TextSink
 from bridge.sflow import DecodeError, decode
@@ -37,15 +38,8 @@ LONG_OPTS = {
 
 # options that later work adds; until then they are refused rather than ignored
 NOT_YET = {
-    "c": "NetFlow export",
-    "d": "NetFlow export",
-    "N": "NetFlow export",
-    "e": "NetFlow export",
-    "s": "NetFlow export",
-    "S": "NetFlow export",
     "R": "encoding sFlow from a packet capture",
     "P": "replay",
-    "D": "DNS names for forwarding and NetFlow targets",
 }
 
 USAGE = """Copyright (c) InMon Corporation 2000-2019 ALL RIGHTS RESERVED
@@ -111,12 +105,17 @@ Filters:
 """
 
 
+def _usage() -> str:
+    return USAGE.format(cmd=os.path.basename(sys.argv[0]) or "sflowtool")
+
+
 class Sink(Protocol):
     def render(self, dg: Any) -> tuple[str | bytes, str]: ...
 
 
 if TYPE_CHECKING:
     from bridge.net.forwarding import Forwarder
+    from bridge.net.netflow import NetflowSender
 
 
 class Config:
@@ -133,11 +132,23 @@ class Config:
         self.forward: list[tuple[str, int]] = []
         self.vlans: bytearray | None = None  # VLAN filter, indexed by VLAN id (0-4096)
         self.remove_content = False
-        self.output_chosen = False  # an output option was given (with -f alone sflowtool prints nothing)
+        self.output_chosen = False  # an output option was given (with -f or -c alone sflowtool prints nothing)
+        self.allow_dns = False
+        self.sample_filter: Callable[[Any], bool] | None = None  # the VLAN filter (sflowtool's sampleFilterOK)
+        self.netflow_collectors: dict[int, str] = {}  # the last -c of each address family, resolved
+        self.netflow_port = 0
+        self.netflow_version = 5
+        self.netflow_peer_as = False
+        self.netflow_scale = True
+        self.netflow_spoof = False
 
 
 class UsageError(Exception):
-    pass
+    """A mistake sflowtool does not catch (it would go on silently): a message and exit code 2."""
+
+
+class BadOption(Exception):
+    """A mistake sflowtool's getopt catches: its message, the usage text and exit code 0, as sflowtool."""
 
 
 def _atoi(text: str) -> int:
@@ -164,8 +175,11 @@ def parse_args(argv: list[str]) -> Config:
     try:
         opts, rest = getopt.gnu_getopt(args, SHORT_OPTS, list(LONG_OPTS))
     except getopt.GetoptError as exc:
-        raise UsageError(str(exc)) from None
+        raise BadOption(_glibc_message(exc)) from None
     cfg = Config()
+    # like sflowtool -D, but wherever it stands (sflowtool only applies it to the -c/-f after it)
+    cfg.allow_dns = any(o in ("-D", "--allow-dns") for o, _ in opts)
+    collectors: list[str] = []
     for opt, val in opts:
         o = opt[1:] if not opt.startswith("--") else LONG_OPTS.get(opt[2:]) or LONG_OPTS[opt[2:] + "="]
         if o in NOT_YET:
@@ -175,7 +189,21 @@ def parse_args(argv: list[str]) -> Config:
         if o == "p":
             cfg.port = _atoi(val)
         elif o == "f":
-            cfg.forward.append(_forwarding_target(val))
+            cfg.forward.append(_forwarding_target(val, cfg.allow_dns))
+        elif o == "c":
+            collectors.append(val)
+        elif o == "d":
+            cfg.netflow_port = _atoi(val) & 0xFFFF
+        elif o == "N":
+            cfg.netflow_version = _atoi(val) & 0xFFFF
+            if cfg.netflow_version not in (5, 9):
+                raise _Exit("invalid netflow version specified (use 5 or 9)\n", 248)
+        elif o == "e":
+            cfg.netflow_peer_as = True
+        elif o == "s":
+            cfg.netflow_scale = False
+        elif o == "S":
+            cfg.netflow_spoof = True
         elif o == "V":
             if cfg.vlans is None:
                 cfg.vlans = bytearray(4097)
@@ -218,23 +246,33 @@ def parse_args(argv: list[str]) -> Config:
         elif o == "z":
             raise _Exit("6.11\n", 0)
         elif o in ("h", "?"):
-            raise _Exit(USAGE.format(cmd=os.path.basename(sys.argv[0]) or "sflowtool"), 0)
+            raise _Exit(_usage(), 0)
     if rest:
         raise UsageError(f"unexpected argument '{rest[0]}'")
+    for host in collectors:
+        family, address = _resolve(host, cfg.allow_dns, "netflow collector address lookup failed\n", 248)
+        cfg.netflow_collectors[family] = address
+    if collectors and not cfg.netflow_port:
+        # sflowtool then silently sends nothing
+        raise UsageError("-c needs the collector's UDP port too: -d PORT (NetFlow collectors often use 2055)")
+    if cfg.netflow_port and not collectors:
+        raise UsageError("-d needs the collector's address too: -c HOST")
     if cfg.pcap_mode:
         # like sflowtool, the last output option wins; a pcap option given last selects pcap
         last = [o for o, _ in opts if o.lstrip("-") in ("t", "T", "M", "l", "g", "j", "J", "H", "L")]
         if last and last[-1].lstrip("-") in ("t", "T", "M"):
             cfg.sink = SflowtoolPcapSink(cfg.pcap_mode, from_socket=cfg.read_file is None,
                                          remove_content=cfg.remove_content)  # fmt: skip
-    if cfg.vlans is not None and hasattr(cfg.sink, "sample_filter"):
+    if cfg.vlans is not None:
         vlans = cfg.vlans
 
         def vlan_ok(s: Any) -> bool:
             # sflowtool's sampleFilterOK(): kept if either VLAN is selected
             return (s.in_vlan <= 4096 and bool(vlans[s.in_vlan])) or (s.out_vlan <= 4096 and bool(vlans[s.out_vlan]))
 
-        cfg.sink.sample_filter = vlan_ok  # type: ignore[attr-defined]
+        cfg.sample_filter = vlan_ok
+        if hasattr(cfg.sink, "sample_filter"):
+            cfg.sink.sample_filter = vlan_ok
     return cfg
 
 
@@ -284,19 +322,45 @@ def _parse_vlans(array: bytearray, flag: int, text: str) -> None:
             return
 
 
-def _forwarding_target(text: str) -> tuple[str, int]:
-    """sflowtool's -f host/port, with its messages; numeric addresses only (-D is not built yet)."""
+def _resolve(host: str, allow_dns: bool, then: str = "", code: int = 221) -> tuple[int, str]:
+    """sflowtool's parseOrResolveAddress(): (family, numeric address), its message on failure."""
+    flags = 0 if allow_dns else socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+    try:
+        info = socket.getaddrinfo(host, None, socket.AF_UNSPEC, socket.SOCK_DGRAM, 0, flags)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else "Name or service not known"
+        expecting = "hostname or numeric address" if allow_dns else "numeric address"
+        raise _Exit(f"getaddrinfo({host}) failed: {reason} (expecting {expecting})\n{then}", code) from None
+    family, _, _, _, sockaddr = info[0]
+    return family, str(sockaddr[0]).split("%")[0]
+
+
+def _forwarding_target(text: str, allow_dns: bool) -> tuple[str, int]:
+    """sflowtool's -f host/port, with its messages; a host name only with -D."""
     host, sep, port_text = text.partition("/")
     if not sep:
         raise _Exit("host/port - no '/' found\n", 221)
     port = _atoi(port_text) & 0xFFFFFFFF
     if port <= 0 or port >= 65535:
         raise _Exit(f"invalid forwarding target port: {port}\n", 221)
-    try:
-        socket.getaddrinfo(host, None, socket.AF_UNSPEC, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST)
-    except socket.gaierror as exc:
-        raise _Exit(f"getaddrinfo({host}) failed: {exc.strerror} (expecting numeric address)\n", 221) from None
-    return host, port
+    return _resolve(host, allow_dns)[1], port
+
+
+def _glibc_message(exc: getopt.GetoptError) -> str:
+    """What glibc's getopt_long prints for the same mistake."""
+    opt, msg = exc.opt, exc.msg
+    if len(opt) == 1 and not msg.startswith("option --"):
+        if "requires" in msg:
+            return f"option requires an argument -- '{opt}'"
+        return f"invalid option -- '{opt}'"
+    if "requires" in msg:
+        return f"option '--{opt}' requires an argument"
+    if "must not have" in msg:
+        return f"option '--{opt}' doesn't allow an argument"
+    if "unique prefix" in msg:
+        names = [n.rstrip("=") for n in LONG_OPTS if n.startswith(opt)]
+        return f"option '--{opt}' is ambiguous; possibilities:" + "".join(f" '--{n}'" for n in names)
+    return f"unrecognized option '--{opt}'"
 
 
 class _Exit(Exception):
@@ -308,16 +372,24 @@ class _Exit(Exception):
 class Printer:
     """Writes each datagram's output at once and flushes, so pipes see it promptly."""
 
-    def __init__(self, sink: Sink | None, out: BinaryIO, err: BinaryIO, forwarder: Forwarder | None = None) -> None:
+    def __init__(
+        self,
+        sink: Sink | None,
+        out: BinaryIO,
+        err: BinaryIO,
+        forwarder: Forwarder | None = None,
+        netflow: NetflowExport | None = None,
+    ) -> None:
         self.sink = sink
         self.out = out
         self.err = err
         self.forwarder = forwarder
+        self.netflow = netflow
 
     def datagram(self, data: bytes, **meta: object) -> None:
         if self.forwarder is not None:
             self.forwarder.forward(data)  # unchanged, every datagram, as sflowtool -f does
-        if self.sink is None:
+        if self.sink is None and self.netflow is None:
             return
         error = None
         try:
@@ -325,6 +397,14 @@ class Printer:
         except DecodeError as exc:
             dg = exc.datagram
             error = exc
+        if self.netflow is not None:
+            for pkt, _ in self.netflow.encoder.encode(dg):
+                self.netflow.sender.send(pkt, dg.agent)
+            if self.sink is None:
+                if error is not None:
+                    self.error(f"{error.message}caught exception: {error.kind}\n")
+                return
+        assert self.sink is not None
         out, err = self.sink.render(dg)
         if error is not None:
             err = f"{error.message}caught exception: {error.kind}\n{err}"
@@ -337,6 +417,12 @@ class Printer:
     def error(self, text: str) -> None:
         self.err.write(text.encode("latin-1", "replace"))
         self.err.flush()
+
+
+class NetflowExport:
+    def __init__(self, encoder: NetflowEncoder, sender: NetflowSender) -> None:
+        self.encoder = encoder
+        self.sender = sender
 
 
 def run_file(cfg: Config, printer: Printer, stdin: BinaryIO) -> int:
@@ -393,6 +479,10 @@ def run(args: list[str], stdin: BinaryIO, out: BinaryIO, err: BinaryIO) -> int:
     except _Exit as ex:
         err.write(ex.text.encode())  # sflowtool prints help and version on stderr
         return ex.code
+    except BadOption as exc:
+        # sflowtool prints the usage and exits 0 on a bad option; scripts that check $? see success
+        err.write(f"sflowtool: {exc}\n{_usage()}".encode())
+        return 0
     except UsageError as exc:
         err.write(f"sflowtool: {exc}\nTry 'sflowtool -h' for the list of options.\n".encode())
         return 2
@@ -408,9 +498,23 @@ def run(args: list[str], stdin: BinaryIO, out: BinaryIO, err: BinaryIO) -> int:
         except SessionError as exc:
             err.write(f"sflowtool: -f: {exc}\n".encode())
             return 221
-    # forwarding alone prints nothing, as in sflowtool; with an output option both go on (sflowtool stops printing)
-    sink = cfg.sink if (cfg.output_chosen or forwarder is None) else None
-    printer = Printer(sink, out, err, forwarder)
+    netflow = None
+    if cfg.netflow_collectors:
+        from bridge.net.netflow import NetflowError, NetflowSender
+
+        try:
+            sender = NetflowSender(list(cfg.netflow_collectors.values()), cfg.netflow_port, cfg.netflow_spoof)
+        except NetflowError as exc:
+            err.write(str(exc).encode())
+            return exc.exit_code
+        encoder = NetflowEncoder(cfg.netflow_version, cfg.netflow_peer_as, cfg.netflow_scale)
+        encoder.sample_filter = cfg.sample_filter
+        netflow = NetflowExport(encoder, sender)
+    # forwarding or NetFlow alone print nothing, as in sflowtool; with an output option all go on
+    # (sflowtool keeps only the last of them)
+    exporting = forwarder is not None or netflow is not None
+    sink = cfg.sink if (cfg.output_chosen or not exporting) else None
+    printer = Printer(sink, out, err, forwarder, netflow)
     try:
         start = getattr(sink, "start", None)
         if start is not None:

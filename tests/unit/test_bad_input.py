@@ -153,12 +153,48 @@ def test_big_endian_pcap_reads_the_same(tmp_path) -> None:
     assert b'"agent":"192.0.2.1"' in a[0]
 
 
-@pytest.mark.parametrize("args", [["-q"], ["--no-such-option"], ["-p"], ["-c", "127.0.0.1"], ["-P", "2"], ["stray"]])
-def test_bad_or_unsupported_options_get_a_clear_message(args: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["-q"], "invalid option -- 'q'"), (["-p"], "option requires an argument -- 'p'"),
+     (["--no-such-option"], "unrecognized option '--no-such-option'"),
+     (["--port"], "option '--port' requires an argument"), (["--json=1"], "option '--json' doesn't allow an argument"),
+     (["--js"], "option '--js' is ambiguous; possibilities: '--json' '--json-indented'")],
+)  # fmt: skip
+def test_bad_options_get_glibc_getopt_messages_the_usage_and_exit_0_as_sflowtool(args: list[str], message: str) -> None:
+    out, err, rc = sflowtool(args)
+    assert rc == 0 and out == b""
+    first, _, rest = err.partition(b"\n")
+    assert first == f"sflowtool: {message}".encode()
+    assert rest.startswith(b"Copyright (c) InMon Corporation") and b"-N version" in rest
+
+
+@pytest.mark.parametrize("args", [["-c", "127.0.0.1"], ["-d", "2055"], ["stray"]])
+def test_mistakes_sflowtool_ignores_get_a_clear_message(args: list[str]) -> None:
+    # sflowtool goes on silently (sending no NetFlow, ignoring the stray word); this says why it stops
     out, err, rc = sflowtool(args)
     assert rc == 2
     assert out == b""
     assert err.startswith(b"sflowtool: ") and b"Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "code"),
+    [(["-N", "7"], "invalid netflow version specified (use 5 or 9)\n", 248),
+     (["-c", "not-an-address", "-d", "2055"],
+      "getaddrinfo(not-an-address) failed: Name or service not known (expecting numeric address)\n"
+      "netflow collector address lookup failed\n", 248)],
+)  # fmt: skip
+def test_bad_netflow_options_exit_as_sflowtool(args: list[str], message: str, code: int) -> None:
+    out, err, rc = sflowtool(args)
+    assert (out, err.decode(), rc) == (b"", message, code)
+
+
+def test_names_need_allow_dns_which_may_come_after_them() -> None:
+    _, err, rc = sflowtool(["-f", "localhost/6399", "-r", "/nonexistent.pcap"])
+    assert rc == 221 and b"(expecting numeric address)" in err
+    # with -D, anywhere on the line, the name resolves (sflowtool only honours a -D given before -f)
+    _, err, rc = sflowtool(["-f", "localhost/6399", "-D", "-r", "/nonexistent.pcap"])
+    assert rc == 255 and err == b"cannot open /nonexistent.pcap : No such file or directory\n"
 
 
 def test_help_and_version() -> None:
