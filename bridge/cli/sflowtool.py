@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import getopt
 import os
+import re
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -34,13 +36,8 @@ LONG_OPTS = {
     "read-pcap-playback=": "P", "netflow-collector=": "c", "netflow-udp-dport=": "d",
     "netflow-version=": "N", "forwarding-target=": "f", "include-vlans=": "V", "exclude-vlans=": "v",
     "listen-address=": "b",
+    "loop": "loop",  # not in sflowtool: with -P, replay the file again and again (sflowtool always does)
 }  # fmt: skip
-
-# options that later work adds; until then they are refused rather than ignored
-NOT_YET = {
-    "R": "encoding sFlow from a packet capture",
-    "P": "replay",
-}
 
 USAGE = """Copyright (c) InMon Corporation 2000-2019 ALL RIGHTS RESERVED
 This software provided with NO WARRANTY WHATSOEVER
@@ -141,6 +138,9 @@ class Config:
         self.netflow_peer_as = False
         self.netflow_scale = True
         self.netflow_spoof = False
+        self.sampling_n = 0  # -R: the file holds plain packets, to be sampled 1 in N and encoded as sFlow
+        self.playback = 0.0  # -P: replay speed factor, 0 for as fast as possible
+        self.loop = False
 
 
 class UsageError(Exception):
@@ -182,8 +182,6 @@ def parse_args(argv: list[str]) -> Config:
     collectors: list[str] = []
     for opt, val in opts:
         o = opt[1:] if not opt.startswith("--") else LONG_OPTS.get(opt[2:]) or LONG_OPTS[opt[2:] + "="]
-        if o in NOT_YET:
-            raise UsageError(f"option -{o} ({NOT_YET[o]}) is not available in this version of sflow-bridge")
         if o in ("l", "g", "j", "J", "H", "L", "t", "T", "M"):
             cfg.output_chosen = True
         if o == "p":
@@ -204,6 +202,18 @@ def parse_args(argv: list[str]) -> Config:
             cfg.netflow_scale = False
         elif o == "S":
             cfg.netflow_spoof = True
+        elif o == "R":
+            cfg.sampling_n = _atoi(val)
+            if cfg.sampling_n <= 0:
+                raise UsageError(f"-R {val}: the sampling rate N (1 in N packets) must be 1 or more")
+        elif o == "P":
+            cfg.playback = _atof(val)
+            if cfg.playback <= 0:
+                cfg.playback = 0  # as fast as the file reads, as sflowtool does
+            elif cfg.playback <= 0.00001:
+                cfg.playback = 0.00001
+        elif o == "loop":
+            cfg.loop = True
         elif o == "V":
             if cfg.vlans is None:
                 cfg.vlans = bytearray(4097)
@@ -252,6 +262,10 @@ def parse_args(argv: list[str]) -> Config:
     for host in collectors:
         family, address = _resolve(host, cfg.allow_dns, "netflow collector address lookup failed\n", 248)
         cfg.netflow_collectors[family] = address
+    if cfg.sampling_n and cfg.read_file is None:
+        raise UsageError("-R encodes sFlow from a capture of plain packets: give the capture with -r FILE")
+    if cfg.loop and not cfg.playback:
+        raise UsageError("--loop replays the file again and again at the speed -P gives: add -P SPEED")
     if collectors and not cfg.netflow_port:
         # sflowtool then silently sends nothing
         raise UsageError("-c needs the collector's UDP port too: -d PORT (NetFlow collectors often use 2055)")
@@ -274,6 +288,12 @@ def parse_args(argv: list[str]) -> Config:
         if hasattr(cfg.sink, "sample_filter"):
             cfg.sink.sample_filter = vlan_ok
     return cfg
+
+
+def _atof(text: str) -> float:
+    """C atof(): the longest number at the start, 0 if none."""
+    m = re.match(r"\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)", text)
+    return float(m.group(0)) if m else 0.0
 
 
 def _strtol(text: str, p: int) -> tuple[int, int]:
@@ -439,11 +459,24 @@ def run_file(cfg: Config, printer: Printer, stdin: BinaryIO) -> int:
     try:
         reader = PcapReader(stream, name)
         printer.error(reader.banner)
-        for item in reader:
-            if isinstance(item, Notice):
-                printer.error(item.message)
+        while True:
+            pacer = Pacer(cfg.playback) if cfg.playback else None
+            if cfg.sampling_n:
+                encode_packets(cfg, reader, printer, pacer)
             else:
-                printer.datagram(item.data, pcap_time=item.ts_sec, pcap_time_us=item.ts_usec)
+                for item in reader:
+                    if isinstance(item, Notice):
+                        printer.error(item.message)
+                        continue
+                    if pacer is not None:
+                        pacer.wait(item.ts_sec * 1_000_000 + item.ts_usec)
+                    printer.datagram(item.data, pcap_time=item.ts_sec, pcap_time_us=item.ts_usec)
+            if not cfg.loop:
+                break
+            if not stream.seekable():
+                printer.error("--loop: cannot read a pipe again; replayed once\n")
+                break
+            stream.seek(24)
     except PcapError as exc:
         # with -L, sflowtool's failed hsearch() lookups leave errno at ESRCH
         missed = getattr(printer.sink, "missed", False)
@@ -453,6 +486,67 @@ def run_file(cfg: Config, printer: Printer, stdin: BinaryIO) -> int:
         if stream is not stdin:
             stream.close()
     return 0
+
+
+class Pacer:
+    """Holds each record back until its time in the capture, divided by the speed, has passed.
+
+    Time never runs backwards: a record stamped earlier than the one before goes at once.
+    """
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.start_wall = 0.0
+        self.start_us = -1
+        self.last_us = 0
+
+    def due(self, ts_us: int) -> float:
+        """The monotonic time at which the record stamped ``ts_us`` goes out."""
+        if self.start_us < 0:
+            self.start_us = self.last_us = ts_us
+            self.start_wall = time.monotonic()
+        self.last_us = max(self.last_us, ts_us)
+        return self.start_wall + (self.last_us - self.start_us) / 1e6 / self.speed
+
+    def wait(self, ts_us: int) -> None:
+        delay = self.due(ts_us) - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def encode_packets(cfg: Config, reader: PcapReader, printer: Printer, pacer: Pacer | None) -> None:
+    """-R N: sample the capture's packets 1 in N as a software agent, on the capture's clock."""
+    from bridge.sflow.encode import SamplingAgent
+
+    clock_us = 0
+
+    def send(datagram: bytes) -> None:
+        printer.datagram(datagram, pcap_time=clock_us // 1_000_000, pcap_time_us=clock_us % 1_000_000)
+
+    agent = SamplingAgent(cfg.sampling_n, send, now_ms=lambda: clock_us // 1000)
+    started = False
+    for item in reader.packets():
+        if isinstance(item, Notice):
+            printer.error(item.message)
+            continue
+        ts_us = item.ts_sec * 1_000_000 + item.ts_usec
+        if not started:
+            # the agent boots with the first packet: uptimes count from it
+            started = True
+            clock_us = ts_us
+            agent.boot_ms = clock_us // 1000
+        flush_us = (agent.last_send_ms + agent.FLUSH_MS + 1) * 1000
+        if agent.samples and flush_us < ts_us:
+            # a quiet spell: what waits goes out 500 ms after the last datagram, as an agent's timer would
+            if pacer is not None:
+                pacer.wait(flush_us)
+            clock_us = max(clock_us, flush_us)
+            agent.tick()
+        if pacer is not None:
+            pacer.wait(ts_us)
+        clock_us = max(clock_us, ts_us)
+        agent.packet(item.frame, item.wire_length)
+    agent.flush()  # the last, partly filled datagram too (sflowtool forgets it)
 
 
 def run_udp(cfg: Config, printer: Printer) -> int:

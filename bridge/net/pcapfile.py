@@ -47,6 +47,16 @@ class Record:
 
 
 @dataclass(slots=True)
+class Packet:
+    """One frame of a capture of plain packets (the input of ``-R``)."""
+
+    frame: bytes
+    wire_length: int
+    ts_sec: int
+    ts_usec: int
+
+
+@dataclass(slots=True)
 class Notice:
     """Something sflowtool reports on stderr while reading on."""
 
@@ -139,6 +149,23 @@ class PcapReader:
         self.banner = (
             f"pcap version={self.version_major}.{self.version_minor} snaplen={self.snaplen} linktype={self.linktype} \n"
         )
+
+    def packets(self) -> Iterator[Packet | Notice]:
+        """The frames of a capture of plain packets, as ``sflowtool -R`` reads them."""
+        read = self.stream.read
+        rec = self._rec
+        while True:
+            head = read(16)
+            if len(head) < 16:
+                return
+            ts_sec, ts_usec, caplen, length = rec.unpack(head)
+            if caplen > MAX_RECORD:
+                yield Notice(f"pcap {self.name} : capture-len ({caplen}) too long for read buffer\n")
+                return
+            frame = read(caplen)
+            if len(frame) < caplen:
+                raise PcapError(f"unable to read pcap packet from {self.name} : {{errno}}\n", 222, "read")
+            yield Packet(frame, max(length, caplen), ts_sec, ts_usec)
 
     def __iter__(self) -> Iterator[Record | Notice]:
         read = self.stream.read

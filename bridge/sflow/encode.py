@@ -8,8 +8,10 @@ and Ethernet interface counters.
 from __future__ import annotations
 
 import ipaddress
+import random
 import struct
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 
 def _u32(v: int) -> bytes:
@@ -163,3 +165,88 @@ def ipv6(src: str, dst: str, proto: int, l4data: bytes, hop_limit: int = 64) -> 
         + ipaddress.IPv6Address(dst).packed
         + l4data
     )
+
+
+def expanded_flow_sample(
+    seq: int, ds_class: int, ds_index: int, rate: int, pool: int, records: Iterable[bytes],
+    in_port: int = 0, out_port: int = 0, drops: int = 0,
+) -> bytes:  # fmt: skip
+    """flow sample 0:3 (the expanded form, with 32-bit data source and interface fields)."""
+    recs = list(records)
+    head = struct.pack(">11I", seq & 0xFFFFFFFF, ds_class, ds_index, rate, pool & 0xFFFFFFFF, drops, 0, in_port,
+                       0, out_port, len(recs))  # fmt: skip
+    return record(3, head + b"".join(recs))
+
+
+class SamplingAgent:
+    """A software sFlow agent: samples 1 in ``rate`` of the packets it is shown and exports them.
+
+    What ``sflowtool -R N`` does with a capture of plain packets: each sampled packet
+    becomes an expanded flow sample from data source 0:0 with one sampled-header record
+    (Ethernet, frame length = wire length + 4, stripped 4, at most 128 header bytes);
+    samples are packed into datagrams of under 1,500 bytes from agent 0.0.0.0,
+    sub-agent 24336, sent when the next sample would not fit, when 500 ms have passed
+    since the last one, and (unlike sflowtool) by ``flush()`` at the end of the input.
+    The skip between samples is random, 1 to 2N-1 packets (mean N), the first packet
+    always sampled. Sequence numbers and the sample pool run as an agent's do.
+    """
+
+    MAX_DATAGRAM = 1500
+    HEADER_BYTES = 128
+    FLUSH_MS = 500
+
+    def __init__(
+        self,
+        rate: int,
+        send: Callable[[bytes], None],
+        now_ms: Callable[[], int] | None = None,
+        agent: str = "0.0.0.0",
+        sub_agent: int = 0x5F10,
+        rnd: random.Random | None = None,
+    ) -> None:
+        self.rate = max(1, rate)
+        self.send = send
+        self.now_ms = now_ms or (lambda: time.monotonic_ns() // 1_000_000)
+        self.rnd = rnd or random.Random()
+        self.header = _u32(5) + address(agent) + _u32(sub_agent)
+        self.boot_ms = self.now_ms()
+        self.last_send_ms = -self.FLUSH_MS - 1  # the first sample goes out at once, as sflowtool's does
+        self.pool = 0
+        self.skip = 0
+        self.sample_seq = 0
+        self.datagram_seq = 0
+        self.samples: list[bytes] = []
+        self.length = len(self.header) + 12
+
+    def packet(self, frame: bytes, wire_length: int) -> None:
+        """One packet seen on the wire (``frame`` as captured, maybe cut short of ``wire_length``)."""
+        self.pool += 1
+        self.skip -= 1
+        if self.skip <= 0:
+            self.skip = self.rnd.randint(1, 2 * self.rate - 1)
+            self.sample_seq += 1
+            header = sampled_header(frame[: self.HEADER_BYTES], wire_length)
+            self.add(expanded_flow_sample(self.sample_seq, 0, 0, self.rate, self.pool, [header]))
+        self.tick()
+
+    def add(self, sample: bytes) -> None:
+        if self.length + len(sample) >= self.MAX_DATAGRAM:
+            self.flush()
+        self.samples.append(sample)
+        self.length += len(sample)
+
+    def tick(self) -> None:
+        """Sends what is waiting once it is 500 ms old; call it while no packet comes."""
+        if self.now_ms() - self.last_send_ms > self.FLUSH_MS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.samples:
+            return
+        now = self.now_ms()
+        self.last_send_ms = now
+        self.datagram_seq += 1
+        head = self.header + _u32(self.datagram_seq) + _u32(now - self.boot_ms) + _u32(len(self.samples))
+        self.send(head + b"".join(self.samples))
+        self.samples = []
+        self.length = len(self.header) + 12
