@@ -64,10 +64,13 @@ def write_capture(path: Path, count: int) -> int:
     return samples
 
 
-def run(args: list[str]) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) of one child process."""
+def run(args: list[str], pure: bool = False) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of one child process; ``pure`` ignores the compiled modules."""
     with tempfile.NamedTemporaryFile("r") as hwm:
         env = dict(os.environ, PYTHONPATH=str(ROOT), TZ="UTC", BENCH_HWM=hwm.name)
+        env.pop("SFLOW_BRIDGE_PURE", None)
+        if pure:
+            env["SFLOW_BRIDGE_PURE"] = "1"
         started = time.perf_counter()
         rc = subprocess.call(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         elapsed = time.perf_counter() - started
@@ -76,14 +79,17 @@ def run(args: list[str]) -> tuple[float, int]:
         return elapsed, int(hwm.read() or 0)
 
 
-def measure(path: Path) -> dict[str, tuple[float, int]]:
+def measure(path: Path, compiled: bool) -> dict[str, tuple[float, int]]:
+    """Each mode, compiled (if built) and as plain Python, in the same command."""
     results = {}
     for name, flags in MODES.items():
         if flags is None:
             cmd = [sys.executable, "-c", BASELINE, str(path)]
         else:
             cmd = [sys.executable, "-c", SFLOWTOOL, "-r", str(path), *flags]
-        results[name] = run(cmd)
+        for pure in (False, True) if compiled and flags is not None else (not compiled,):
+            label = name if flags is None else f"{name} ({'plain Python' if pure else 'compiled'})"
+            results[label] = run(cmd, pure)
     return results
 
 
@@ -100,14 +106,18 @@ def main() -> int:
     samples_big = write_capture(big, n_big)
     write_capture(small, n_small)
     print(f"{n_big} datagrams, {samples_big} samples, {big.stat().st_size / 1e6:.1f} MB")
-    res_big = measure(big)
-    res_small = measure(small)
+    import bridge
+
+    compiled = bridge.compiled()
+    print("decoder: " + ("compiled with mypyc (scripts/build_native.py)" if compiled else "plain Python only"))
+    res_big = measure(big, compiled)
+    res_small = measure(small, compiled)
     base = res_big["read only (baseline)"][0]
-    print(f"\n{'mode':22} {'datagrams/s':>12} {'samples/s':>12} {'x baseline time':>16} {'peak MiB':>9} "
+    print(f"\n{'mode':28} {'datagrams/s':>12} {'samples/s':>12} {'x baseline time':>16} {'peak MiB':>9} "
           f"{'peak MiB at 1/5 input':>22}")  # fmt: skip
     for name, (secs, rss) in res_big.items():
         print(
-            f"{name:22} {n_big / secs:12,.0f} {samples_big / secs:12,.0f} {secs / base:16.2f} "
+            f"{name:28} {n_big / secs:12,.0f} {samples_big / secs:12,.0f} {secs / base:16.2f} "
             f"{rss / 1024:9.1f} {res_small[name][1] / 1024:22.1f}"
         )
     if not args.keep:
