@@ -34,6 +34,8 @@ MODULES = [
     "bridge/output/lines.py",
     "bridge/output/pcap.py",
     "bridge/net/pcapfile.py",
+    "bridge/net/accounting.py",
+    "bridge/net/pcap_bridge.py",
 ]
 GROUP = "bridge._native"  # the shared library lands in the package: bridge/_native__mypyc*.so
 

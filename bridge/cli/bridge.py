@@ -15,14 +15,10 @@ SIGUSR1.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import select
 import signal
-import socket
 import sys
-import time
-from collections import Counter
 from typing import BinaryIO
 
 from bridge import __version__
@@ -30,166 +26,11 @@ from bridge.net.accounting import Accounting
 from bridge.net.api import Api
 from bridge.net.capture_stream import StreamHub
 from bridge.net.forwarding import Forwarder, SessionError, parse_session
+from bridge.net.pcap_bridge import RCVBUF, Bridge, Output, drain
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
-from bridge.net.udp import source_text
 from bridge.output.bpf import CaptureFilter, FilterError
-from bridge.output.pcap import DLT_EN10MB, ETH_FOR_IP, PROTOCOL_NAMES, RECORD_HEADER, file_header
+from bridge.output.pcap import DLT_EN10MB, file_header
 from bridge.output.pcapng import PcapngWriter
-from bridge.sflow import DecodeError, decode
-from bridge.sflow.headers import Headers, walk
-
-BATCH = 1 << 16  # write when this much is waiting, or when the sockets are drained
-RCVBUF = 8 << 20  # bursts from many agents: the socket must hold them while a write blocks
-
-
-class Output:
-    """Batched writes to stdout or a file; notices when a pipe's reader has gone."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
-        self.fd = stream.fileno()
-        self.pending: list[bytes] = []
-        self.size = 0
-        self.closed = False
-
-    def add(self, data: bytes) -> None:
-        self.pending.append(data)
-        self.size += len(data)
-        if self.size >= BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending or self.closed:
-            return
-        data = b"".join(self.pending)
-        self.pending.clear()
-        self.size = 0
-        view = memoryview(data)
-        try:
-            while view:
-                n = os.write(self.fd, view)
-                view = view[n:]
-        except BrokenPipeError:
-            self.closed = True
-
-
-# pcapng only: header protocols written under their own link type (classic pcap counts them as skipped)
-OWN_LINKTYPE = {3: 6, 4: 10, 5: 107, 7: 9, 13: 219, 14: 50, 15: 105}
-
-
-class Bridge:
-    def __init__(
-        self,
-        out: Output,
-        capture_filter: CaptureFilter | None,
-        pcapng: PcapngWriter | None = None,
-        forwarder: Forwarder | None = None,
-        hub: StreamHub | None = None,
-    ) -> None:
-        self.out = out
-        self.filter = capture_filter
-        self.acct = Accounting()
-        self.pcapng = pcapng
-        self.forwarder = forwarder
-        self.hub = hub
-
-    def datagram(self, data: bytes, source: str, sec: int, usec: int, now: float = 0.0) -> None:
-        """Writes the datagram's sampled headers as pcap records, all under the Ethernet link type.
-
-        Ethernet headers go as they are. IPv4 and IPv6 headers (header protocols 11
-        and 12, from routers and hosts) get a 14-byte Ethernet header with zero MACs
-        and the right EtherType, so that one stream carries both and tcpdump reads it.
-        The original length is the sample's frame length less the stripped bytes (the
-        FCS, and any encapsulation removed before the header was taken), plus the
-        synthesized header, and never less than what was captured.
-        """
-        if self.forwarder is not None:
-            self.forwarder.forward(data)  # unchanged, and before anything can go wrong with decoding it
-        now = now or time.time()
-        acct = self.acct
-        try:
-            h = walk(data) if data[:4] == b"\0\0\0\x05" else _headers_v2v4(data)
-        except DecodeError:
-            acct.bad_datagram(source_text(source) if source != "-" else source, now)
-            return
-        acct.datagram(h.agent, h.sub_agent, h.sequence, h.samples, now)
-        acct.no_header += h.no_header
-        if h.packets:
-            chunk, n = self.frame(data, h, sec, usec, self.filter, self.pcapng, acct.skipped)
-            if n:
-                acct.written += n
-                self.out.add(chunk)
-            hub = self.hub
-            if hub is not None:
-                for client in hub.clients:  # each HTTP stream client with its own filter and format
-                    if client.wants(h.agent):
-                        chunk, n = self.frame(data, h, sec, usec, client.filter, client.writer, client.skipped)
-                        if n:
-                            client.offer(chunk, n)
-
-    @staticmethod
-    def frame(
-        data: bytes,
-        h: Headers,
-        sec: int,
-        usec: int,
-        flt: CaptureFilter | None,
-        writer: PcapngWriter | None,
-        skipped: Counter[str],
-    ) -> tuple[bytes, int]:
-        """The datagram's packets as pcap records (or pcapng blocks with ``writer``): (bytes, count)."""
-        out = []
-        count = 0
-        for offset, length, proto, frame_length, stripped, index in h.packets:
-            linktype = DLT_EN10MB
-            body = data[offset : offset + length]
-            wire = frame_length - stripped
-            if proto == 11 or proto == 12:
-                body = ETH_FOR_IP[proto] + body
-                wire += 14
-            elif proto != 1:
-                # pcapng can carry other link types; tcpdump refuses a stream that mixes them, so IP stays Ethernet
-                own = OWN_LINKTYPE.get(proto) if writer is not None else None
-                if own is None:
-                    skipped[f"with header protocol {proto} ({PROTOCOL_NAMES.get(proto, '?')})"] += 1
-                    continue
-                linktype = own
-            if wire < len(body):
-                wire = len(body)
-            if flt is not None:
-                try:
-                    if not flt.matches(linktype, body, wire):
-                        skipped["filtered out"] += 1
-                        continue
-                except FilterError:
-                    skipped[f"the filter does not apply to link type {linktype}"] += 1
-                    continue
-            if writer is None:
-                out.append(RECORD_HEADER.pack(sec, usec, len(body), wire))
-                out.append(body)
-            else:
-                out.append(writer.packet(h.agent, h.sub_agent, h.samples[index], linktype, body, wire, sec, usec))
-            count += 1
-        return b"".join(out), count
-
-
-def _headers_v2v4(data: bytes) -> Headers:
-    """sFlow v2/v4 (or anything not v5) through the full decoder."""
-    dg = decode(data)
-    h = Headers()
-    h.version = dg.version
-    h.agent = ipaddress.ip_address(dg.agent).packed if dg.agent != "-" else b""
-    h.sequence = dg.sequence
-    for s in dg.samples:
-        kind = 1 if s.sample_type == 1 else 2 if s.sample_type == 2 else 0
-        index = len(h.samples)
-        h.samples.append((kind, s.ds_class, s.ds_index, s.samples_generated, s.drop_events, s.mean_skip_count,
-                          s.sample_pool, 0, s.input_port, 0, s.output_port))  # fmt: skip
-        if kind == 1 and s.packet_data_tag == 1:
-            h.packets.append((s.header_off, s.header_len, s.header_protocol, s.sampled_packet_size, 0, index))
-        elif kind == 1:
-            h.no_header += 1
-    return h
 
 
 class _Signals:
@@ -245,12 +86,12 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
                 if fd == out.fd:
                     out.closed = True
                     break
-                _drain(by_fd[fd], bridge, 1024)  # bounded, so that a flood cannot starve the flush
+                drain(by_fd[fd], bridge, 1024)  # bounded, so that a flood cannot starve the flush
             out.flush()
         if sig.stop and not out.closed:
             # what had arrived before the signal is still in the socket buffers: write it too
             for s in socks:
-                _drain(s, bridge, 1 << 20)
+                drain(s, bridge, 1 << 20)
     finally:
         out.flush()
         drops = [kernel_drops(s) for s in socks]
@@ -261,17 +102,6 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
         bridge.acct.socket_drops = sum(known)
     warn(bridge.acct.summary())
     return 0
-
-
-def _drain(sock: socket.socket, bridge: Bridge, limit: int) -> None:
-    for _ in range(limit):
-        try:
-            data, peer = sock.recvfrom(65536)
-        except BlockingIOError:
-            return
-        t = time.time_ns() // 1000
-        # the sender's address is only formatted when it is needed: for a malformed datagram
-        bridge.datagram(data, peer[0], t // 1_000_000, t % 1_000_000, t / 1e6)
 
 
 def run_file(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, stdin: BinaryIO) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from collections.abc import Sequence
 
 KIND_NAMES = {1: "flow", 2: "counters", 5: "discard", 0: "other"}
 
@@ -54,7 +55,9 @@ class Accounting:
         st.last_seen = now
         return st
 
-    def datagram(self, agent: bytes, sub_agent: int, sequence: int, samples: list[tuple[int, ...]], now: float) -> None:
+    def datagram(
+        self, agent: bytes, sub_agent: int, sequence: int, samples: Sequence[tuple[int, ...]], now: float
+    ) -> None:
         self.datagrams += 1
         st = self.agent(agent, sub_agent, now)
         st.datagrams += 1

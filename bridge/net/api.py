@@ -88,7 +88,7 @@ class Api:
     def agents(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for (agent, sub), st in list(self.acct.agents.items()):  # a copy: the receive loop adds agents
-            name = agent_text(agent) if sub >= 0 else f"{agent} (unparsed)"
+            name = agent_text(agent) if sub >= 0 or isinstance(agent, bytes) else f"{agent} (unparsed)"
             key = f"{name}/{sub}" if sub > 0 else name
             out[key] = {
                 "agent": agent_text(agent),

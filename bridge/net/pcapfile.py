@@ -12,15 +12,15 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
-MAGIC = 0xA1B2C3D4
-MAX_RECORD = 65536  # sflowtool's read buffer
-DLT_LINUX_SLL = 113
-DLT_LINUX_SLL2 = 276
+MAGIC: Final = 0xA1B2C3D4
+MAX_RECORD: Final = 65536  # sflowtool's read buffer
+DLT_LINUX_SLL: Final = 113
+DLT_LINUX_SLL2: Final = 276
 
-_FILE_HDR = struct.Struct("<IHHIIII")
-_VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
+_FILE_HDR: Final = struct.Struct("<IHHIIII")
+_VLAN_TPIDS: Final = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
 
 
 class PcapError(Exception):

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Final
 
 from bridge.sflow import events as E
 from bridge.sflow.datagram import Datagram
 from bridge.sflow.reader import Sample
 
-DLT_EN10MB = 1
-DLT_RAW = 101
-DLT_IEEE802_11 = 105
+DLT_EN10MB: Final = 1
+DLT_RAW: Final = 101
+DLT_IEEE802_11: Final = 105
 
-_FILE = struct.Struct("<IHHiIII")
-RECORD_HEADER = struct.Struct("<IIII")  # ts_sec, ts_usec, caplen, len
+_FILE: Final = struct.Struct("<IHHiIII")
+RECORD_HEADER: Final = struct.Struct("<IIII")  # ts_sec, ts_usec, caplen, len
 
 
 def file_header(linktype: int = DLT_EN10MB, snaplen: int = 65535) -> bytes:
@@ -32,7 +33,7 @@ def record(ts_sec: int, ts_usec: int, data: bytes, orig_len: int) -> bytes:
 
 
 # sflowtool -M wraps each datagram in a fixed Ethernet/IPv4/UDP header (its UDP length omits the UDP header)
-_DUMMY_ETH = bytes((0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00))
+_DUMMY_ETH: Final = bytes((0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00))
 
 
 class SflowtoolPcapSink:
@@ -77,8 +78,8 @@ class SflowtoolPcapSink:
 
 # ---- sflow-bridge's framing
 
-ETH_FOR_IP = {11: b"\0" * 12 + b"\x08\x00", 12: b"\0" * 12 + b"\x86\xdd"}
-PROTOCOL_NAMES = {
+ETH_FOR_IP: Final = {11: b"\0" * 12 + b"\x08\x00", 12: b"\0" * 12 + b"\x86\xdd"}
+PROTOCOL_NAMES: Final = {
     0: "unknown", 2: "token bus", 3: "token ring", 4: "FDDI", 5: "frame relay", 6: "X.25", 7: "PPP", 8: "SMDS",
     9: "AAL5", 10: "AAL5-IP", 13: "MPLS", 14: "POS", 15: "802.11", 16: "802.11 A-MPDU",
     17: "802.11 A-MSDU subframe", 18: "InfiniBand",

@@ -7,13 +7,15 @@ sequence number, data source, sample tag and record tag current when it was prin
 
 from __future__ import annotations
 
+from typing import Final
+
 from bridge.output.timefmt import iso_local
 from bridge.sflow import events as E
 from bridge.sflow.datagram import Datagram
 from bridge.sflow.reader import fmt_tag
 
-_START = "startDatagram =================================\n"
-_END = "endDatagram   =================================\n"
+_START: Final = "startDatagram =================================\n"
+_END: Final = "endDatagram   =================================\n"
 
 
 class TextSink:
@@ -42,31 +44,59 @@ def _context(now: str, c: tuple[str, int, int, int, int, int, int]) -> str:
 
 
 class GrepSink:
-    """Renders datagrams as ``sflowtool -g``: every line carries its context."""
+    """Renders datagrams as ``sflowtool -g``: every line carries its context.
+
+    Lines are gathered per context and prefixed together (one replace per run of
+    lines), except a value holding a newline, whose continuation sflowtool leaves bare.
+    """
 
     def render(self, dg: Datagram) -> tuple[str, str]:
         now = iso_local(dg.timestamp)
         ctx: tuple[str, int, int, int, int, int, int] = ("-", 0, 0, 0, 0, 0, 0)
         pre = _context(now, ctx)
-        out = [pre + _START]
-        add = out.append
+        out: list[str] = []
+        run: list[str] = [_START]
+        add = run.append
         for k, v in dg.events:
             if k.__class__ is str:
-                add(f"{pre}{k} {v}\n")
+                if "\n" in v:
+                    _flush(out, run, pre)
+                    out.append(f"{pre}{k} {v}\n")
+                else:
+                    add(f"{k} {v}\n")
             elif k == E.BLOCK:
-                text = v[0].text % v[1]
-                add(pre + text[:-1].replace("\n", "\n" + pre) + "\n")
+                add(v[0].text % v[1])
             elif k == E.CTX:
-                ctx = v
-                pre = _context(now, ctx)
+                if v != ctx:
+                    _flush(out, run, pre)
+                    ctx = v
+                    pre = _context(now, ctx)
             elif k == E.CTX_ELEMENT:
-                ctx = (*ctx[:6], v)
-                pre = _context(now, ctx)
+                if v != ctx[6]:
+                    _flush(out, run, pre)
+                    ctx = (ctx[0], ctx[1], ctx[2], ctx[3], ctx[4], ctx[5], v)
+                    pre = _context(now, ctx)
             elif k == E.LOG:
-                add(pre + v)
+                add(v)
             elif k == E.TIME:
-                add(f"{pre}{v[0]} {iso_local(v[1])}\n")
+                add(f"{v[0]} {iso_local(v[1])}\n")
             elif k == E.FLAT_FIELD:
-                add(f"{pre}{v[0]} {v[1]}\n")
-        add(pre + _END)
+                if "\n" in v[1]:
+                    _flush(out, run, pre)
+                    out.append(f"{pre}{v[0]} {v[1]}\n")
+                else:
+                    add(f"{v[0]} {v[1]}\n")
+        add(_END)
+        _flush(out, run, pre)
         return "".join(out), ""
+
+
+def _flush(out: list[str], run: list[str], pre: str) -> None:
+    """Appends the gathered lines to ``out``, each prefixed with ``pre``."""
+    if run:
+        text = "".join(run)
+        if text.endswith("\n"):
+            out.append(pre + text[:-1].replace("\n", "\n" + pre) + "\n")
+        else:
+            out.append(pre + text.replace("\n", "\n" + pre))
+        run.clear()

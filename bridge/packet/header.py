@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Final
 
 from bridge.sflow import events as E
 from bridge.sflow.events import block
 from bridge.sflow.reader import Decoder, Sample, fmt_ip6
 
-_VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
-_IP6_EXT = frozenset((0, 43, 44, 51, 60))
-_IPV4 = struct.Struct(">BBHHHBBH4s4s")
-_IPV4_NAMES = ("ip.tot_len", "srcIP", "dstIP", "IPProtocol", "IPTOS", "IPTTL", "IPID")
-_IPV6_NAMES = ("IPTOS", "IP6_label", "IPV6_payloadLen", "IPTTL", "srcIP6", "dstIP6")
-_TCP_NAMES = ("TCPSrcPort", "TCPDstPort", "TCPFlags")
-_UDP_NAMES = ("UDPSrcPort", "UDPDstPort", "UDPBytes")
-_ICMP_NAMES = ("ICMPType", "ICMPCode")
+_VLAN_TPIDS: Final = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
+_IP6_EXT: Final = frozenset((0, 43, 44, 51, 60))
+_IPV4: Final = struct.Struct(">BBHHHBBH4s4s")
+_IPV4_NAMES: Final = ("ip.tot_len", "srcIP", "dstIP", "IPProtocol", "IPTOS", "IPTTL", "IPID")
+_IPV6_NAMES: Final = ("IPTOS", "IP6_label", "IPV6_payloadLen", "IPTTL", "srcIP6", "dstIP6")
+_TCP_NAMES: Final = ("TCPSrcPort", "TCPDstPort", "TCPFlags")
+_UDP_NAMES: Final = ("UDPSrcPort", "UDPDstPort", "UDPBytes")
+_ICMP_NAMES: Final = ("ICMPType", "ICMPCode")
 
 
 def decode_link_layer(d: Decoder, s: Sample) -> None:

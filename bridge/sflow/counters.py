@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Final
 
 from bridge.sflow import events as E
 from bridge.sflow.reader import F32, Decoder, fmt_float
 
 Reader = Callable[[Decoder, int, int], None]
 
-_CODES = {"I": "I", "Q": "Q", "P": "I", "F": "f"}
+_CODES: Final = {"I": "I", "Q": "Q", "P": "I", "F": "f"}
 
 
 def _percent(v: int) -> str:
@@ -77,20 +78,20 @@ def _show(kind: str, v: int | float) -> str:
     return str(v)
 
 
-GENERIC = Table(
+GENERIC: Final = Table(
     "ifIndex:I networkType:I ifSpeed:Q ifDirection:I ifStatus:I ifInOctets:Q ifInUcastPkts:I"
     " ifInMulticastPkts:I ifInBroadcastPkts:I ifInDiscards:I ifInErrors:I ifInUnknownProtos:I"
     " ifOutOctets:Q ifOutUcastPkts:I ifOutMulticastPkts:I ifOutBroadcastPkts:I ifOutDiscards:I"
     " ifOutErrors:I ifPromiscuousMode:I"
 )
-ETHERNET = Table(
+ETHERNET: Final = Table(
     "dot3StatsAlignmentErrors:I dot3StatsFCSErrors:I dot3StatsSingleCollisionFrames:I"
     " dot3StatsMultipleCollisionFrames:I dot3StatsSQETestErrors:I dot3StatsDeferredTransmissions:I"
     " dot3StatsLateCollisions:I dot3StatsExcessiveCollisions:I dot3StatsInternalMacTransmitErrors:I"
     " dot3StatsCarrierSenseErrors:I dot3StatsFrameTooLongs:I dot3StatsInternalMacReceiveErrors:I"
     " dot3StatsSymbolErrors:I"
 )
-TOKENRING = Table(
+TOKENRING: Final = Table(
     " ".join(
         f"dot5Stats{n}:I"
         for n in [
@@ -115,15 +116,15 @@ TOKENRING = Table(
         ]
     )
 )
-VG = Table(
+VG: Final = Table(
     "dot12InHighPriorityFrames:I dot12InHighPriorityOctets:Q dot12InNormPriorityFrames:I"
     " dot12InNormPriorityOctets:Q dot12InIPMErrors:I dot12InOversizeFrameErrors:I dot12InDataErrors:I"
     " dot12InNullAddressedFrames:I dot12OutHighPriorityFrames:I dot12OutHighPriorityOctets:Q"
     " dot12TransitionIntoTrainings:I dot12HCInHighPriorityOctets:Q dot12HCInNormPriorityOctets:Q"
     " dot12HCOutHighPriorityOctets:Q"
 )
-VLAN = Table("in_vlan:I octets:Q ucastPkts:I multicastPkts:I broadcastPkts:I discards:I")
-DOT11 = Table(
+VLAN: Final = Table("in_vlan:I octets:Q ucastPkts:I multicastPkts:I broadcastPkts:I discards:I")
+DOT11: Final = Table(
     " ".join(
         f"dot11{n}Count:I"
         for n in [
@@ -150,30 +151,30 @@ DOT11 = Table(
         ]
     )
 )
-PROCESSOR = Table("5s_cpu:P 1m_cpu:P 5m_cpu:P total_memory_bytes:Q free_memory_bytes:Q")
-RADIO = Table("radio_elapsed_time:I radio_on_channel_time:I radio_on_channel_busy_time:I")
-OVSDP = Table("OVS_dp_hits:I OVS_dp_misses:I OVS_dp_lost:I OVS_dp_mask_hits:I OVS_dp_flows:I OVS_dp_masks:I")
-PFC = Table("PFC_requests:I PFC_indications:I PFC_pause_duration:I PFC_storm_detected:I PFC_storm_restored:I")
-HOST_PARENT = Table("parent_dsClass:I parent_dsIndex:I")
-HOST_CPU = Table(
+PROCESSOR: Final = Table("5s_cpu:P 1m_cpu:P 5m_cpu:P total_memory_bytes:Q free_memory_bytes:Q")
+RADIO: Final = Table("radio_elapsed_time:I radio_on_channel_time:I radio_on_channel_busy_time:I")
+OVSDP: Final = Table("OVS_dp_hits:I OVS_dp_misses:I OVS_dp_lost:I OVS_dp_mask_hits:I OVS_dp_flows:I OVS_dp_masks:I")
+PFC: Final = Table("PFC_requests:I PFC_indications:I PFC_pause_duration:I PFC_storm_detected:I PFC_storm_restored:I")
+HOST_PARENT: Final = Table("parent_dsClass:I parent_dsIndex:I")
+HOST_CPU: Final = Table(
     "cpu_load_one:F cpu_load_five:F cpu_load_fifteen:F cpu_proc_run:I cpu_proc_total:I cpu_num:I"
     " cpu_speed:I cpu_uptime:I cpu_user:I cpu_nice:I cpu_system:I cpu_idle:I cpu_wio:I cpuintr:I"
     " cpu_sintr:I cpuinterrupts:I cpu_contexts:I"
 )
-HOST_CPU_2014 = Table("cpu_steal:I cpu_guest:I cpu_guest_nice:I")
-HOST_MEM = Table(
+HOST_CPU_2014: Final = Table("cpu_steal:I cpu_guest:I cpu_guest_nice:I")
+HOST_MEM: Final = Table(
     "mem_total:Q mem_free:Q mem_shared:Q mem_buffers:Q mem_cached:Q swap_total:Q swap_free:Q"
     " page_in:I page_out:I swap_in:I swap_out:I"
 )
-HOST_DSK = Table(
+HOST_DSK: Final = Table(
     "disk_total:Q disk_free:Q disk_partition_max_used:P disk_reads:I disk_bytes_read:Q"
     " disk_read_time:I disk_writes:I disk_bytes_written:Q disk_write_time:I"
 )
-HOST_NIO = Table(
+HOST_NIO: Final = Table(
     "nio_bytes_in:Q nio_pkts_in:I nio_errs_in:I nio_drops_in:I nio_bytes_out:Q nio_pkts_out:I"
     " nio_errs_out:I nio_drops_out:I"
 )
-HOST_IP = Table(
+HOST_IP: Final = Table(
     " ".join(
         f"ip{n}:I"
         for n in [
@@ -199,7 +200,7 @@ HOST_IP = Table(
         ]
     )
 )
-HOST_ICMP = Table(
+HOST_ICMP: Final = Table(
     " ".join(
         f"icmp{n}:I"
         for n in [
@@ -231,7 +232,7 @@ HOST_ICMP = Table(
         ]
     )
 )
-HOST_TCP = Table(
+HOST_TCP: Final = Table(
     " ".join(
         f"tcp{n}:I"
         for n in [
@@ -253,26 +254,26 @@ HOST_TCP = Table(
         ]
     )
 )
-HOST_UDP = Table(
+HOST_UDP: Final = Table(
     "udpInDatagrams:I udpNoPorts:I udpInErrors:I udpOutDatagrams:I udpRcvbufErrors:I"
     " udpSndbufErrors:I udpInCsumErrors:I"
 )
-HOST_VNODE = Table("vnode_mhz:I vnode_cpus:I vnode_memory:Q vnode_memory_free:Q vnode_num_domains:I")
-HOST_VCPU = Table("vcpu_state:I vcpu_cpu_mS:I vcpu_cpuCount:I")
-HOST_VMEM = Table("vmem_memory:Q vmem_maxMemory:Q")
-HOST_VDSK = Table(
+HOST_VNODE: Final = Table("vnode_mhz:I vnode_cpus:I vnode_memory:Q vnode_memory_free:Q vnode_num_domains:I")
+HOST_VCPU: Final = Table("vcpu_state:I vcpu_cpu_mS:I vcpu_cpuCount:I")
+HOST_VMEM: Final = Table("vmem_memory:Q vmem_maxMemory:Q")
+HOST_VDSK: Final = Table(
     "vdsk_capacity:Q vdsk_allocation:Q vdsk_available:Q vdsk_rd_req:I vdsk_rd_bytes:Q vdsk_wr_req:I"
     " vdsk_wr_bytes:Q vdsk_errs:I"
 )
-HOST_VNIO = Table(
+HOST_VNIO: Final = Table(
     "vnio_bytes_in:Q vnio_pkts_in:I vnio_errs_in:I vnio_drops_in:I vnio_bytes_out:Q vnio_pkts_out:I"
     " vnio_errs_out:I vnio_drops_out:I"
 )
-GPU_NVML = Table(
+GPU_NVML: Final = Table(
     "nvml_device_count:I nvml_processes:I nvml_gpu_mS:I nvml_mem_mS:I nvml_mem_bytes_total:Q"
     " nvml_mem_bytes_free:Q nvml_ecc_errors:I nvml_energy_mJ:I nvml_temperature_C:I nvml_fan_speed_pc:I"
 )
-BCM_TABLES = Table(
+BCM_TABLES: Final = Table(
     " ".join(
         f"bcm_{n}:I"
         for n in [
@@ -315,7 +316,7 @@ BCM_TABLES = Table(
         ]
     )
 )
-MEMCACHE = Table(
+MEMCACHE: Final = Table(
     " ".join(
         f"memcache_{n}"
         for n in [
@@ -355,7 +356,7 @@ MEMCACHE = Table(
         ]
     )
 )
-MEMCACHE2 = Table(
+MEMCACHE2: Final = Table(
     " ".join(
         f"memcache_{n}"
         for n in [
@@ -393,30 +394,30 @@ MEMCACHE2 = Table(
         ]
     )
 )
-HTTP = Table(
+HTTP: Final = Table(
     "http_method_option_count:I http_method_get_count:I http_method_head_count:I"
     " http_method_post_count:I http_method_put_count:I http_method_delete_count:I"
     " http_method_trace_count:I http_methd_connect_count:I http_method_other_count:I"
     " http_status_1XX_count:I http_status_2XX_count:I http_status_3XX_count:I"
     " http_status_4XX_count:I http_status_5XX_count:I http_status_other_count:I"
 )
-JMX = Table(
+JMX: Final = Table(
     "heap_mem_initial:Q heap_mem_used:Q heap_mem_committed:Q heap_mem_max:Q non_heap_mem_initial:Q"
     " non_heap_mem_used:Q non_heap_mem_committed:Q non_heap_mem_max:Q gc_count:I gc_mS:I"
     " classes_loaded:I classes_total:I classes_unloaded:I compilation_mS:I threads_live:I"
     " threads_daemon:I threads_started:I"
 )
-JMX_FDS = Table("fds_open:I fds_max:I")
-APP = Table(
+JMX_FDS: Final = Table("fds_open:I fds_max:I")
+APP: Final = Table(
     "status_OK:I errors_OTHER:I errors_TIMEOUT:I errors_INTERNAL_ERROR:I errors_BAD_REQUEST:I"
     " errors_FORBIDDEN:I errors_TOO_LARGE:I errors_NOT_IMPLEMENTED:I errors_NOT_FOUND:I"
     " errors_UNAVAILABLE:I errors_UNAUTHORIZED:I"
 )
-APP_RESOURCE = Table(
+APP_RESOURCE: Final = Table(
     "user_time:I system_time:I memory_used:Q memory_max:Q files_open:I files_max:I connections_open:I connections_max:I"
 )
-APP_WORKERS = Table("workers_active:I workers_idle:I workers_max:I requests_delayed:I requests_dropped:I")
-VDI = Table(
+APP_WORKERS: Final = Table("workers_active:I workers_idle:I workers_max:I requests_delayed:I requests_dropped:I")
+VDI: Final = Table(
     " ".join(
         f"vdi_{n}:I"
         for n in [
@@ -446,7 +447,7 @@ VDI = Table(
         ]
     )
 )
-LACP_TAIL = Table(
+LACP_TAIL: Final = Table(
     "LACPDUsRx:I markerPDUsRx:I markerResponsePDUsRx:I unknownRx:I illegalRx:I LACPDUsTx:I"
     " markerPDUsTx:I markerResponsePDUsTx:I"
 )
@@ -552,7 +553,7 @@ def read_lacp(d: Decoder, tag: int = 0, length: int = 0) -> None:
 
 
 # sflowtool leaves a literal "%u" in eight of the ten lane field names
-_SFP_LANE_FIELDS = (
+_SFP_LANE_FIELDS: Final = (
     "index", "tx_bias_current_uA", "tx_power_uW.%u", "tx_power_min_uW.%u", "tx_power_max_uW.%u",
     "tx_wavelength_nM.%u", "rx_power_uW.%u", "rx_power_min_uW.%u", "rx_power_max_uW.%u",
     "rx_wavelength_nM.%u",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Final
 
 from bridge.sflow import events as E
 from bridge.sflow.counters import COUNTER_RECORDS, GENERIC, read_counter_elements, read_vlan
@@ -46,7 +47,7 @@ from bridge.sflow.reader import (
 __all__ = ["COUNTER_RECORDS", "Datagram", "DecodeError", "decode"]
 
 # discard reason codes (sflow_drop.h); 33 and 36 are sflowtool's typos for 332 and 366
-_DROP_REASONS = (
+_DROP_REASONS: Final = (
     "0:net_unreachable 1:host_unreachable 2:protocol_unreachable 3:port_unreachable "
     "4:frag_needed 5:src_route_failed 6:dst_net_unknown 7:dst_host_unknown 8:src_host_isolated "
     "9:dst_net_prohibited 10:dst_host_prohibited 11:dst_net_tos_unreachable "
@@ -245,13 +246,13 @@ def _read_data_source(d: Decoder, expanded: bool) -> None:
     d.ctx()
 
 
-_FLOW_COMPACT = struct.Struct(">8I")
-_FLOW_FIELDS = E.block(
+_FLOW_COMPACT: Final = struct.Struct(">8I")
+_FLOW_FIELDS: Final = E.block(
     ("sampleSequenceNo", "sourceId", "meanSkipCount", "samplePool", "dropEvents", "inputPort", "outputPort")
 )
-_HEAD_FIELDS = E.block(("datagramSourceIP", "datagramSize", "unixSecondsUTC", "unixSecondsUTC_uS"))
-_AGENT_FIELDS = E.block(("agent", "packetSequenceNo", "sysUpTime", "samplesInPacket"))
-_FLOW_EXPANDED = struct.Struct(">11I")
+_HEAD_FIELDS: Final = E.block(("datagramSourceIP", "datagramSize", "unixSecondsUTC", "unixSecondsUTC_uS"))
+_AGENT_FIELDS: Final = E.block(("agent", "packetSequenceNo", "sysUpTime", "samplesInPacket"))
+_FLOW_EXPANDED: Final = struct.Struct(">11I")
 
 
 def _read_flow_sample(d: Decoder, expanded: bool) -> None:

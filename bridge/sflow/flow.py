@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Final
 
 from bridge.packet import header as hdr
 from bridge.sflow import events as E
@@ -16,23 +17,23 @@ from bridge.sflow.reader import Decoder, SFStr, fmt_ip4, fmt_ip6, hex_upper_dash
 
 Reader = Callable[[Decoder, int, int], None]
 
-_SAMPLED_IPV4 = struct.Struct(">II4s4sIIII")
-_SAMPLED_IPV6 = struct.Struct(">II16s16sIIII")
+_SAMPLED_IPV4: Final = struct.Struct(">II4s4sIIII")
+_SAMPLED_IPV6: Final = struct.Struct(">II16s16sIIII")
 
 # header protocols sflowtool names but does not decode
-_NO_DECODE = frozenset((2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 16, 17, 18))
+_NO_DECODE: Final = frozenset((2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 16, 17, 18))
 
-HTTP_METHODS = ("-", "OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT")
-APP_STATUS = (
+HTTP_METHODS: Final = ("-", "OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT")
+APP_STATUS: Final = (
     "SUCCESS", "OTHER", "TIMEOUT", "INTERNAL_ERROR", "BAD_REQUEST", "FORBIDDEN",
     "TOO_LARGE", "NOT_IMPLEMENTED", "NOT_FOUND", "UNAVAILABLE", "UNATHORIZED",
 )  # fmt: skip
 
 
-_HEADER_V5 = struct.Struct(">IIII")
-_HEADER_NAMES = ("headerProtocol", "sampledPacketSize", "strippedBytes", "headerLen")
-_SWITCH = struct.Struct(">IIII")
-_SWITCH_NAMES = ("extendedType", "in_vlan", "in_priority", "out_vlan", "out_priority")
+_HEADER_V5: Final = struct.Struct(">IIII")
+_HEADER_NAMES: Final = ("headerProtocol", "sampledPacketSize", "strippedBytes", "headerLen")
+_SWITCH: Final = struct.Struct(">IIII")
+_SWITCH_NAMES: Final = ("extendedType", "in_vlan", "in_priority", "out_vlan", "out_priority")
 
 
 def read_sampled_header(d: Decoder, tag: int = 0, length: int = 0) -> None:
@@ -565,7 +566,7 @@ def _tunnel(reader: Callable[[Decoder, str], None], prefix: str) -> Reader:
     return read_tunnel
 
 
-_TCPINFO_FIELDS = (
+_TCPINFO_FIELDS: Final = (
     "tcpinfo_send_mss", "tcpinfo_receive_mss", "tcpinfo_unacked_pkts", "tcpinfo_lost_pkts",
     "tcpinfo_retrans_pkts", "tcpinfo_path_mtu", "tcpinfo_rtt_uS", "tcpinfo_rtt_uS_var",
     "tcpinfo_send_congestion_win", "tcpinfo_reordering", "tcpinfo_rtt_uS_min",

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sys
 from array import array
+from typing import Final
 
 from bridge.sflow.reader import DECODE_ERROR, EOS, DecodeError
 
-_SWAP = sys.byteorder == "little"
+_SWAP: Final = sys.byteorder == "little"
 assert array("I").itemsize == 4
 
 # sample kinds in Headers.samples

@@ -13,28 +13,32 @@ from __future__ import annotations
 import socket
 import struct
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from bridge.sflow import events as E
 
 # sflowtool's exception codes ("caught exception: N")
-EOS = 1  # read past the end of the datagram
-DECODE_ERROR = 2  # unexpected version, tag or type
-LENGTH_ERROR = 3  # a record or sample did not consume its declared length
+EOS: Final = 1  # read past the end of the datagram
+DECODE_ERROR: Final = 2  # unexpected version, tag or type
+LENGTH_ERROR: Final = 3  # a record or sample did not consume its declared length
 
-_REASONS = {EOS: "read past the end of the datagram", DECODE_ERROR: "decode error", LENGTH_ERROR: "length mismatch"}
+_REASONS: Final = {
+    EOS: "read past the end of the datagram",
+    DECODE_ERROR: "decode error",
+    LENGTH_ERROR: "length mismatch",
+}
 
 # Bytes of zeros after the datagram: the header decoders peek up to a few dozen
 # bytes beyond a sampled header, which sflowtool reads from its (stale) buffer.
-PAD = 128
-_PADDING = bytes(PAD)
+PAD: Final = 128
+_PADDING: Final = bytes(PAD)
 
-U32 = struct.Struct(">I")
-U64 = struct.Struct(">Q")
-F32 = struct.Struct(">f")
-F64 = struct.Struct(">d")
-_U32_FROM = U32.unpack_from
-_TAG_LEN = struct.Struct(">II").unpack_from
+U32: Final = struct.Struct(">I")
+U64: Final = struct.Struct(">Q")
+F32: Final = struct.Struct(">f")
+F64: Final = struct.Struct(">d")
+_U32_FROM: Final = U32.unpack_from
+_TAG_LEN: Final = struct.Struct(">II").unpack_from
 
 
 class DecodeError(Exception):
