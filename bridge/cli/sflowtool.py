@@ -405,6 +405,7 @@ class Printer:
         self.err = err
         self.forwarder = forwarder
         self.netflow = netflow
+        self.context = isinstance(sink, GrepSink)  # only -g prints the line context
 
     def datagram(self, data: bytes, **meta: object) -> None:
         if self.forwarder is not None:
@@ -413,7 +414,7 @@ class Printer:
             return
         error = None
         try:
-            dg = decode(data, **meta)  # type: ignore[arg-type]
+            dg = decode(data, context=self.context, **meta)  # type: ignore[arg-type]
         except DecodeError as exc:
             dg = exc.datagram
             error = exc

@@ -17,6 +17,8 @@ class JsonSink:
         self.list_start = False  # sflowtool keeps this flag across datagrams
 
     def render(self, dg: Datagram) -> tuple[str, str]:
+        if not self.indent:
+            return self._compact(dg), ""
         out: list[str] = []
         add = out.append
         indent = self.indent
@@ -59,7 +61,7 @@ class JsonSink:
 
         open_(None, "{")
         for k, v in dg.events:
-            if k.__class__ is str:
+            if isinstance(k, str):
                 field(k, v)
             elif k == E.BLOCK:
                 if not list_start:
@@ -90,3 +92,47 @@ class JsonSink:
             add("\n")
         self.list_start = list_start
         return "".join(out), ""
+
+    def _compact(self, dg: Datagram) -> str:
+        """``-j``: the same walk as :meth:`render` without indentation, inlined (the common case)."""
+        out = ["{"]
+        add = out.append
+        list_start = True  # nothing yet in the open object or array: no comma before the next member
+        for k, v in dg.events:
+            if isinstance(k, str):
+                if list_start:
+                    list_start = False
+                else:
+                    add(",")
+                add(f'"{k}":"{v}"')
+                continue
+            code: int = k  # the event codes are ints: compared natively once compiled
+            if code == E.BLOCK:
+                if not list_start:
+                    add(",")
+                list_start = False
+                add(v[0].json % v[1])
+            elif code == E.OBJ or code == E.ARR:
+                if not list_start:
+                    add(",")
+                if v:
+                    add(f'"{v}":')
+                add("{" if code == E.OBJ else "[")
+                list_start = True
+            elif code == E.OBJ_END:
+                add("}")
+                list_start = False
+            elif code == E.ARR_END:
+                add("]")
+                list_start = False
+            elif code == E.TIME or code == E.JSON_FIELD:
+                if list_start:
+                    list_start = False
+                else:
+                    add(",")
+                add(f'"{v[0]}":"{iso_local(v[1]) if code == E.TIME else v[1]}"')
+            elif code == E.JSON_ITEM:
+                add("," if v == "," else f'"{v}" ')
+        add("}\n")
+        self.list_start = False
+        return "".join(out)

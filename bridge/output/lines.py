@@ -95,7 +95,7 @@ class CustomLineSink:
         err: list[str] = []
         slot = self.slot
         for k, v in dg.events:
-            if k.__class__ is str:
+            if isinstance(k, str):
                 if k in slot:
                     self._set(k, v)
                 else:

@@ -25,15 +25,17 @@ class TextSink:
         out = [_START]
         add = out.append
         for k, v in dg.events:
-            if k.__class__ is str:
+            if isinstance(k, str):
                 add(f"{k} {v}\n")
-            elif k == E.BLOCK:
+                continue
+            code: int = k  # the event codes are ints: compared natively once compiled
+            if code == E.BLOCK:
                 add(v[0].text % v[1])
-            elif k == E.LOG:
+            elif code == E.LOG:
                 add(v)
-            elif k == E.TIME:
+            elif code == E.TIME:
                 add(f"{v[0]} {iso_local(v[1])}\n")
-            elif k == E.FLAT_FIELD:
+            elif code == E.FLAT_FIELD:
                 add(f"{v[0]} {v[1]}\n")
         add(_END)
         return "".join(out), ""
@@ -58,29 +60,31 @@ class GrepSink:
         run: list[str] = [_START]
         add = run.append
         for k, v in dg.events:
-            if k.__class__ is str:
+            if isinstance(k, str):
                 if "\n" in v:
                     _flush(out, run, pre)
                     out.append(f"{pre}{k} {v}\n")
                 else:
                     add(f"{k} {v}\n")
-            elif k == E.BLOCK:
+                continue
+            code: int = k
+            if code == E.BLOCK:
                 add(v[0].text % v[1])
-            elif k == E.CTX:
+            elif code == E.CTX:
                 if v != ctx:
                     _flush(out, run, pre)
                     ctx = v
                     pre = _context(now, ctx)
-            elif k == E.CTX_ELEMENT:
+            elif code == E.CTX_ELEMENT:
                 if v != ctx[6]:
                     _flush(out, run, pre)
                     ctx = (ctx[0], ctx[1], ctx[2], ctx[3], ctx[4], ctx[5], v)
                     pre = _context(now, ctx)
-            elif k == E.LOG:
+            elif code == E.LOG:
                 add(v)
-            elif k == E.TIME:
+            elif code == E.TIME:
                 add(f"{v[0]} {iso_local(v[1])}\n")
-            elif k == E.FLAT_FIELD:
+            elif code == E.FLAT_FIELD:
                 if "\n" in v[1]:
                     _flush(out, run, pre)
                     out.append(f"{pre}{v[0]} {v[1]}\n")

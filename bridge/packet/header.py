@@ -15,17 +15,17 @@ import struct
 from typing import Final
 
 from bridge.sflow import events as E
-from bridge.sflow.events import block
+from bridge.sflow.events import block, block_under
 from bridge.sflow.reader import Decoder, Sample, fmt_ip6
 
 _VLAN_TPIDS: Final = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
 _IP6_EXT: Final = frozenset((0, 43, 44, 51, 60))
 _IPV4: Final = struct.Struct(">BBHHHBBH4s4s")
-_IPV4_NAMES: Final = ("ip.tot_len", "srcIP", "dstIP", "IPProtocol", "IPTOS", "IPTTL", "IPID")
-_IPV6_NAMES: Final = ("IPTOS", "IP6_label", "IPV6_payloadLen", "IPTTL", "srcIP6", "dstIP6")
-_TCP_NAMES: Final = ("TCPSrcPort", "TCPDstPort", "TCPFlags")
-_UDP_NAMES: Final = ("UDPSrcPort", "UDPDstPort", "UDPBytes")
-_ICMP_NAMES: Final = ("ICMPType", "ICMPCode")
+_IPV4_BLOCK: Final = block(("ip.tot_len", "srcIP", "dstIP", "IPProtocol", "IPTOS", "IPTTL", "IPID"))
+_IPV6_BLOCK: Final = block(("IPTOS", "IP6_label", "IPV6_payloadLen", "IPTTL", "srcIP6", "dstIP6"))
+_TCP_BLOCK: Final = block(("TCPSrcPort", "TCPDstPort", "TCPFlags"))
+_UDP_BLOCK: Final = block(("UDPSrcPort", "UDPDstPort", "UDPBytes"))
+_ICMP_BLOCK: Final = block(("ICMPType", "ICMPCode"))
 
 
 def decode_link_layer(d: Decoder, s: Sample) -> None:
@@ -142,19 +142,19 @@ def decode_ip_layer4(d: Decoder, s: Sample, ptr: int) -> None:
     if proto == 1:
         s.sport = buf[ptr]
         s.dport = buf[ptr + 1]
-        d.ev.append((E.BLOCK, (block(_ICMP_NAMES, d.prefix), (s.sport, s.dport))))
+        d.ev.append((E.BLOCK, (block_under(_ICMP_BLOCK, d.prefix), (s.sport, s.dport))))
         s.offset_to_payload = ptr + 2 - hdr
     elif proto == 6:
         s.sport = (buf[ptr] << 8) | buf[ptr + 1]
         s.dport = (buf[ptr + 2] << 8) | buf[ptr + 3]
         s.tcp_flags = buf[ptr + 13]
-        d.ev.append((E.BLOCK, (block(_TCP_NAMES, d.prefix), (s.sport, s.dport, s.tcp_flags))))
+        d.ev.append((E.BLOCK, (block_under(_TCP_BLOCK, d.prefix), (s.sport, s.dport, s.tcp_flags))))
         s.offset_to_payload = ptr + (buf[ptr + 12] >> 4) * 4 - hdr
     elif proto == 17:
         s.sport = (buf[ptr] << 8) | buf[ptr + 1]
         s.dport = (buf[ptr + 2] << 8) | buf[ptr + 3]
         s.udp_pdu_len = (buf[ptr + 4] << 8) | buf[ptr + 5]
-        d.ev.append((E.BLOCK, (block(_UDP_NAMES, d.prefix), (s.sport, s.dport, s.udp_pdu_len))))
+        d.ev.append((E.BLOCK, (block_under(_UDP_BLOCK, d.prefix), (s.sport, s.dport, s.udp_pdu_len))))
         s.offset_to_payload = ptr + 8 - hdr
     else:
         s.offset_to_payload = ptr - hdr
@@ -176,7 +176,7 @@ def decode_ipv4(d: Decoder, s: Sample) -> None:
     s.ip_ttl = ttl
     # sflowtool prints the identification without ntohs(): these are the bytes read little-endian
     ipid = buf[ptr + 4] | (buf[ptr + 5] << 8)
-    d.ev.append((E.BLOCK, (block(_IPV4_NAMES, d.prefix), (tot_len, s.ipsrc, s.ipdst, proto, tos, ttl, ipid))))
+    d.ev.append((E.BLOCK, (block_under(_IPV4_BLOCK, d.prefix), (tot_len, s.ipsrc, s.ipdst, proto, tos, ttl, ipid))))
     s.ip_fragment_offset = frag & 0x1FFF
     if s.ip_fragment_offset:
         d.f("IPFragmentOffset", str(s.ip_fragment_offset))
@@ -205,7 +205,7 @@ def decode_ipv6(d: Decoder, s: Sample) -> None:
     s.ipsrc = fmt_ip6(buf[ptr + 8 : ptr + 24])
     s.ipdst = fmt_ip6(buf[ptr + 24 : ptr + 40])
     values = (s.ip_tos, "0x%x" % s.flow_label, payload_len or "<jumbo>", s.ip_ttl, s.ipsrc, s.ipdst)
-    d.ev.append((E.BLOCK, (block(_IPV6_NAMES, d.prefix), values)))
+    d.ev.append((E.BLOCK, (block_under(_IPV6_BLOCK, d.prefix), values)))
     ptr += 40
     while next_header in _IP6_EXT:
         d.f("IP6HeaderExtension", str(next_header))

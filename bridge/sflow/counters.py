@@ -33,7 +33,7 @@ def _percent(v: int) -> str:
 class Table:
     """A counter block that is a plain sequence of numbers."""
 
-    __slots__ = ("names", "kinds", "st", "plain")
+    __slots__ = ("names", "kinds", "st", "plain", "block")
 
     def __init__(self, spec: str) -> None:
         pairs = [item.split(":") for item in spec.split()]
@@ -41,6 +41,7 @@ class Table:
         self.kinds = tuple(k for _, k in pairs)
         self.st = struct.Struct(">" + "".join(_CODES[k] for k in self.kinds))
         self.plain = all(k in "IQ" for k in self.kinds)
+        self.block = E.block(self.names)
 
     def read(self, d: Decoder) -> tuple[int | float, ...]:
         p = d.pos
@@ -48,7 +49,7 @@ class Table:
             values = self.st.unpack_from(d.buf, p)
             d.pos = p + self.st.size
             shown = values if self.plain else tuple(_show(k, v) for k, v in zip(self.kinds, values, strict=True))
-            d.ev.append((E.BLOCK, (E.block(self.names, d.prefix), shown)))
+            d.ev.append((E.BLOCK, (E.block_under(self.block, d.prefix), shown)))
             return values
         # short block: read field by field so the output stops where sflowtool's does
         out: list[int | float] = []
@@ -497,7 +498,7 @@ def read_host_adapters(d: Decoder, tag: int = 0, length: int = 0) -> None:
     for i in range(n):
         ifindex = d.u32()
         ap = f"{pre}adaptor_{i}_"
-        ev.append((E.OBJ, None))
+        ev.append(E.OBJ_OPEN)
         ev.append((E.JSON_FIELD, (pre + "ifIndex", str(ifindex))))
         ev.append((E.FLAT_FIELD, (ap + "ifIndex", str(ifindex))))
         num_macs = d.u32()
@@ -511,9 +512,9 @@ def read_host_adapters(d: Decoder, tag: int = 0, length: int = 0) -> None:
             mac = d.mac_at(p)
             ev.append((E.JSON_ITEM, mac))
             ev.append((E.FLAT_FIELD, (f"{ap}MAC_{j}", mac)))
-        ev.append((E.ARR_END, None))
-        ev.append((E.OBJ_END, None))
-    ev.append((E.ARR_END, None))
+        ev.append(E.ARR_CLOSE)
+        ev.append(E.OBJ_CLOSE)
+    ev.append(E.ARR_CLOSE)
 
 
 def read_host_cpu(d: Decoder, tag: int = 0, length: int = 0) -> None:
@@ -571,14 +572,14 @@ def read_sfp(d: Decoder, tag: int = 0, length: int = 0) -> None:
     ev.append((E.ARR, "sfp_lanes"))
     pre = d.prefix
     for lane in range(lanes):
-        ev.append((E.OBJ, None))
+        ev.append(E.OBJ_OPEN)
         for name in _SFP_LANE_FIELDS:
             v = str(d.u32())
             ev.append((E.JSON_FIELD, (pre + name, v)))
             ev.append((f"{pre}sfp_lane_{name}.{lane}", v))
-        ev.append((E.OBJ_END, None))
+        ev.append(E.OBJ_CLOSE)
     if lanes > 0:  # with no lanes sflowtool never closes the JSON array
-        ev.append((E.ARR_END, None))
+        ev.append(E.ARR_CLOSE)
 
 
 COUNTER_RECORDS: dict[int, Reader] = {

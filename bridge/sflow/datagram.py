@@ -130,15 +130,17 @@ def decode(
     read_time_us: int = 0,
     pcap_time: int = 0,
     pcap_time_us: int = 0,
+    context: bool = True,
 ) -> Datagram:
     """Decode one sFlow datagram.
 
     ``source_ip`` is the sender as text (None when unknown, as when reading a
     capture file); ``read_time`` the reception time in seconds and microseconds;
-    ``pcap_time`` the capture record's time. Raises :class:`DecodeError`.
+    ``pcap_time`` the capture record's time. ``context`` False leaves out the
+    events only the ``-g`` output reads. Raises :class:`DecodeError`.
     """
     src = source_ip or "-"
-    d = Decoder(data, src)
+    d = Decoder(data, src, context)
     times = (read_time, read_time_us, pcap_time, pcap_time_us)
     try:
         _read_datagram(d, times)
@@ -153,8 +155,9 @@ def decode(
 def _read_datagram(d: Decoder, times: tuple[int, int, int, int]) -> None:
     ev = d.ev
     read_time, read_us, pcap_time, pcap_us = times
-    ev.append((E.CTX, ("-", 0, 0, 0, 0, 0, 0)))
-    ev.append((E.SCOPE, E.SCOPE_DATAGRAM))
+    if d.context:
+        ev.append((E.CTX, ("-", 0, 0, 0, 0, 0, 0)))
+    ev.append(E.SCOPE_TO_DATAGRAM)
     ev.append((E.BLOCK, (_HEAD_FIELDS, (d.source_ip, d.end, read_time, read_us))))
     ev.append((E.TIME, ("localtime", read_time)))
     if pcap_time:
@@ -174,8 +177,8 @@ def _read_datagram(d: Decoder, times: tuple[int, int, int, int]) -> None:
     uptime = d.u32()
     count = d.u32()
     ev.append((E.BLOCK, (_AGENT_FIELDS, (d.agent, d.seq, uptime, count))))
-    ev.append((E.SCOPE, E.SCOPE_SAMPLE))
-    ev.append((E.ARR, "samples"))
+    ev.append(E.SCOPE_TO_SAMPLE)
+    ev.append(E.ARR_SAMPLES)
     for i in range(count):
         if d.pos >= d.end:
             raise d.error(EOS, f"unexpected end of datagram after sample {i} of {signed32(count)}\n")
@@ -184,8 +187,8 @@ def _read_datagram(d: Decoder, times: tuple[int, int, int, int]) -> None:
         d.ctx()
         s.sample_type = stype = d.u32()
         d.ctx()
-        ev.append((E.OBJ, None))
-        d.log("startSample ----------------------\n")
+        ev.append(E.OBJ_OPEN)
+        ev.append(E.START_SAMPLE)
         d.f("sampleType_tag", fmt_tag(stype))
         if version >= 5:
             reader = SAMPLE_READERS.get(stype)
@@ -201,9 +204,9 @@ def _read_datagram(d: Decoder, times: tuple[int, int, int, int]) -> None:
             _read_counters_sample_v2v4(d)
         else:
             raise d.receive_error("unexpected sample type")
-        ev.append((E.OBJ_END, None))
-        d.log("endSample   ----------------------\n")
-    ev.append((E.ARR_END, None))
+        ev.append(E.OBJ_CLOSE)
+        ev.append(E.END_SAMPLE)
+    ev.append(E.ARR_CLOSE)
 
 
 def _read_agent(d: Decoder) -> None:
@@ -318,10 +321,10 @@ def _read_flow_sample(d: Decoder, expanded: bool) -> None:
             s.output_port = outp & 0x3FFFFFFF
         d.f("inputPort", _in_out_port(s.input_port, s.input_port_format))
         d.f("outputPort", _in_out_port(s.output_port, s.output_port_format))
-    ev.append((E.ARR, "elements"))
+    ev.append(E.ARR_ELEMENTS)
     read_flow_elements(d)
     d.length_check("flow_sample", start, length)
-    ev.append((E.ARR_END, None))
+    ev.append(E.ARR_CLOSE)
     ev.append((E.DONE, (E.DONE_FLOW, s)))
 
 
@@ -336,10 +339,10 @@ def _read_counters_sample(d: Decoder, expanded: bool) -> None:
     _read_data_source(d, expanded)
     d.f("sourceId", f"{s.ds_class}:{s.ds_index}")
     count = d.u32()
-    ev.append((E.ARR, "elements"))
+    ev.append(E.ARR_ELEMENTS)
     read_counter_elements(d, count)
     d.length_check("counters_sample", start, length)
-    ev.append((E.ARR_END, None))
+    ev.append(E.ARR_CLOSE)
     ev.append((E.DONE, (E.DONE_COUNTERS, s)))
 
 
@@ -363,14 +366,14 @@ def _read_discard_sample(d: Decoder) -> None:
     code = d.u32()
     d.f("discardCode", str(code))
     d.f("discardReason", DROP_REASONS.get(code, "NotFound"))
-    ev.append((E.ARR, "elements"))
+    ev.append(E.ARR_ELEMENTS)
     d.prefix = "discarded_"
     try:
         read_flow_elements(d)
     finally:
         d.prefix = ""
     d.length_check("discard_sample", start, length)
-    ev.append((E.ARR_END, None))
+    ev.append(E.ARR_CLOSE)
     ev.append((E.DONE, (E.DONE_DISCARD, s)))
 
 
@@ -507,8 +510,8 @@ def _read_flow_sample_v2v4(d: Decoder) -> None:
     else:
         d.f("outputPort", str(out))
     s.packet_data_tag = tag = d.u32()
-    ev.append((E.ARR, "elements"))
-    ev.append((E.OBJ, None))
+    ev.append(E.ARR_ELEMENTS)
+    ev.append(E.OBJ_OPEN)
     if tag == 1:
         read_sampled_header(d)
     elif tag == 2:
@@ -517,11 +520,11 @@ def _read_flow_sample_v2v4(d: Decoder) -> None:
         read_sampled_ipv6(d, "")
     else:
         raise d.receive_error("unexpected packet_data_tag")
-    ev.append((E.OBJ_END, None))
+    ev.append(E.OBJ_CLOSE)
     s.extended_data_tag = 0
     s.num_extended = d.u32()
     for _ in range(s.num_extended):
-        ev.append((E.OBJ, None))
+        ev.append(E.OBJ_OPEN)
         ext = d.u32()
         if ext == 1:
             read_extended_switch(d)
@@ -538,8 +541,8 @@ def _read_flow_sample_v2v4(d: Decoder) -> None:
             read_extended_url(d)
         else:
             raise d.receive_error("unrecognized extended data tag")
-        ev.append((E.OBJ_END, None))
-    ev.append((E.ARR_END, None))
+        ev.append(E.OBJ_CLOSE)
+    ev.append(E.ARR_CLOSE)
     ev.append((E.DONE, (E.DONE_FLOW_V2V4, s)))
 
 
@@ -555,14 +558,14 @@ def _read_counters_sample_v2v4(d: Decoder) -> None:
     d.f("statsSamplingInterval", str(s.stats_sampling_interval))
     version = s.counter_block_version = d.u32()
     d.f("counterBlockVersion", str(version))
-    ev.append((E.ARR, "elements"))
-    ev.append((E.OBJ, None))
+    ev.append(E.ARR_ELEMENTS)
+    ev.append(E.OBJ_OPEN)
     if 1 <= version <= 6:
         s.if_counters = GENERIC.read(d)  # type: ignore[assignment]
     elif version != 7:
         raise d.receive_error("unknown stats version")
-    ev.append((E.OBJ_END, None))
-    ev.append((E.OBJ, None))
+    ev.append(E.OBJ_CLOSE)
+    ev.append(E.OBJ_OPEN)
     if version == 2:
         _ETHERNET_COUNTERS.read(d)
     elif version == 3:
@@ -571,6 +574,6 @@ def _read_counters_sample_v2v4(d: Decoder) -> None:
         _VG_COUNTERS.read(d)
     elif version == 7:
         read_vlan(d)
-    ev.append((E.OBJ_END, None))
-    ev.append((E.ARR_END, None))
+    ev.append(E.OBJ_CLOSE)
+    ev.append(E.ARR_CLOSE)
     ev.append((E.DONE, (E.DONE_COUNTERS, s)))

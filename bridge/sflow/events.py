@@ -72,3 +72,20 @@ def block(names: tuple[str, ...], prefix: str = "") -> Block:
     if b is None:
         b = _BLOCKS[key] = Block(tuple(prefix + n for n in names))
     return b
+
+
+# the events that never vary, made once: no tuple to build per datagram
+OBJ_OPEN: Final = (OBJ, None)
+OBJ_CLOSE: Final = (OBJ_END, None)
+ARR_CLOSE: Final = (ARR_END, None)
+ARR_ELEMENTS: Final = (ARR, "elements")
+ARR_SAMPLES: Final = (ARR, "samples")
+SCOPE_TO_DATAGRAM: Final = (SCOPE, SCOPE_DATAGRAM)
+SCOPE_TO_SAMPLE: Final = (SCOPE, SCOPE_SAMPLE)
+START_SAMPLE: Final = (LOG, "startSample ----------------------\n")
+END_SAMPLE: Final = (LOG, "endSample   ----------------------\n")
+
+
+def block_under(plain: Block, prefix: str) -> Block:
+    """``plain``'s fields under a prefix (discard samples' ``discarded_``); ``plain`` itself without one."""
+    return block(plain.names, prefix) if prefix else plain

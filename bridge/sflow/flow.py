@@ -31,9 +31,9 @@ APP_STATUS: Final = (
 
 
 _HEADER_V5: Final = struct.Struct(">IIII")
-_HEADER_NAMES: Final = ("headerProtocol", "sampledPacketSize", "strippedBytes", "headerLen")
+_HEADER_BLOCK: Final = E.block(("headerProtocol", "sampledPacketSize", "strippedBytes", "headerLen"))
 _SWITCH: Final = struct.Struct(">IIII")
-_SWITCH_NAMES: Final = ("extendedType", "in_vlan", "in_priority", "out_vlan", "out_priority")
+_SWITCH_BLOCK: Final = E.block(("extendedType", "in_vlan", "in_priority", "out_vlan", "out_priority"))
 
 
 def read_sampled_header(d: Decoder, tag: int = 0, length: int = 0) -> None:
@@ -48,7 +48,10 @@ def read_sampled_header(d: Decoder, tag: int = 0, length: int = 0) -> None:
         ev.append(
             (
                 E.BLOCK,
-                (E.block(_HEADER_NAMES, pre), (s.header_protocol, s.sampled_packet_size, s.stripped, s.header_len)),
+                (
+                    E.block_under(_HEADER_BLOCK, pre),
+                    (s.header_protocol, s.sampled_packet_size, s.stripped, s.header_len),
+                ),
             )
         )
     else:
@@ -177,7 +180,7 @@ def read_extended_switch(d: Decoder, tag: int = 0, length: int = 0) -> None:
         s.in_vlan, s.in_priority, s.out_vlan, s.out_priority = v = _SWITCH.unpack_from(d.buf, p)
         d.pos = p + 16
         s.extended_data_tag |= 1
-        d.ev.append((E.BLOCK, (E.block(_SWITCH_NAMES, d.prefix), ("SWITCH", *v))))
+        d.ev.append((E.BLOCK, (E.block_under(_SWITCH_BLOCK, d.prefix), ("SWITCH", *v))))
         return
     d.f("extendedType", "SWITCH")
     s.in_vlan = d.u32()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import socket
 import struct
-from functools import lru_cache
 from typing import Any, Final
 
 from bridge.sflow import events as E
@@ -73,9 +72,17 @@ def fmt_ip6(b: bytes) -> str:
     return ":".join((h[0:4], h[4:8], h[8:12], h[12:16], h[16:20], h[20:24], h[24:28], h[28:32]))
 
 
-@lru_cache(maxsize=4096)
+_TAGS: Final[dict[int, str]] = {}
+
+
 def fmt_tag(tag: int) -> str:
-    return f"{tag >> 12}:{tag & 0xFFF}"
+    """A record or sample tag as ``enterprise:format``, remembered (at most 4096 of them)."""
+    t = _TAGS.get(tag)
+    if t is None:
+        t = f"{tag >> 12}:{tag & 0xFFF}"
+        if len(_TAGS) < 4096:
+            _TAGS[tag] = t
+    return t
 
 
 def fmt_float(v: float) -> str:
@@ -195,10 +202,12 @@ class Sample:
 class Decoder:
     """Cursor and output log of one datagram. Pure: it touches no socket, clock or global."""
 
-    __slots__ = ("buf", "pos", "end", "ev", "prefix", "version", "agent", "sub_id", "seq", "s", "samples", "source_ip")
+    __slots__ = ("buf", "pos", "end", "ev", "prefix", "version", "agent", "sub_id", "seq", "s", "samples", "source_ip",
+                 "context")  # fmt: skip
 
-    def __init__(self, data: bytes, source_ip: str = "-") -> None:
+    def __init__(self, data: bytes, source_ip: str = "-", context: bool = True) -> None:
         self.source_ip = source_ip
+        self.context = context  # log the -g line context (CTX events); only the -g output reads them
         self.buf = data + _PADDING
         self.pos = 0
         self.end = len(data)
@@ -286,7 +295,8 @@ class Decoder:
 
     # ---- output log
     def f(self, name: str, value: str) -> None:
-        self.ev.append((self.prefix + name, value))
+        p = self.prefix
+        self.ev.append((p + name if p else name, value))
 
     def n32(self, name: str) -> int:
         v = self.u32()
@@ -302,6 +312,8 @@ class Decoder:
         self.ev.append((E.LOG, text))
 
     def ctx(self) -> None:
+        if not self.context:
+            return
         s = self.s
         self.ev.append(
             (E.CTX, (self.agent, self.sub_id, self.seq, s.ds_class, s.ds_index, s.sample_type, s.element_type))
@@ -309,7 +321,8 @@ class Decoder:
 
     def ctx_element(self, tag: int) -> None:
         self.s.element_type = tag
-        self.ev.append((E.CTX_ELEMENT, tag))
+        if self.context:
+            self.ev.append((E.CTX_ELEMENT, tag))
 
     def records(self, count: int, registry: dict[int, Any], tag_field: str, what: str) -> None:
         """A list of tag-length records (flow or counter records), each read by its registered reader.
@@ -319,7 +332,7 @@ class Decoder:
         """
         ev = self.ev
         for _ in range(count):
-            ev.append((E.OBJ, None))
+            ev.append(E.OBJ_OPEN)
             p = self.pos
             if p + 8 <= self.end:
                 tag, length = _TAG_LEN(self.buf, p)
@@ -339,7 +352,7 @@ class Decoder:
             else:
                 reader(self, tag, length)
             self.length_check(what, start, length)
-            ev.append((E.OBJ_END, None))
+            ev.append(E.OBJ_CLOSE)
 
     def length_check(self, what: str, start: int, length: int) -> None:
         actual = self.pos - start
