@@ -59,6 +59,8 @@ class GrepSink:
         out: list[str] = []
         run: list[str] = [_START]
         add = run.append
+        head = (ctx[0], ctx[1], ctx[2])
+        head_text = f"{now} {ctx[0]} {ctx[1]} {ctx[2]} "  # the datagram's part of the prefix, made once
         for k, v in dg.events:
             if isinstance(k, str):
                 if "\n" in v:
@@ -74,12 +76,15 @@ class GrepSink:
                 if v != ctx:
                     _flush(out, run, pre)
                     ctx = v
-                    pre = _context(now, ctx)
+                    if (ctx[0], ctx[1], ctx[2]) != head:
+                        head = (ctx[0], ctx[1], ctx[2])
+                        head_text = f"{now} {ctx[0]} {ctx[1]} {ctx[2]} "
+                    pre = f"{head_text}{ctx[3]}:{ctx[4]} {fmt_tag(ctx[5])} {fmt_tag(ctx[6])} "
             elif code == E.CTX_ELEMENT:
                 if v != ctx[6]:
                     _flush(out, run, pre)
                     ctx = (ctx[0], ctx[1], ctx[2], ctx[3], ctx[4], ctx[5], v)
-                    pre = _context(now, ctx)
+                    pre = f"{head_text}{ctx[3]}:{ctx[4]} {fmt_tag(ctx[5])} {fmt_tag(v)} "
             elif code == E.LOG:
                 add(v)
             elif code == E.TIME:
