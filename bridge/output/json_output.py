@@ -63,11 +63,11 @@ class JsonSink:
         for k, v in dg.events:
             if isinstance(k, str):
                 field(k, v)
-            elif k == E.BLOCK:
+            elif isinstance(k, E.Block):
                 if not list_start:
                     add(",")
                 list_start = False
-                add((v[0].json_indented(depth) if indent else v[0].json) % v[1])
+                add((k.json_indented(depth) if indent else k.json) % v)
             elif k == E.OBJ:
                 open_(v, "{")
             elif k == E.OBJ_END:
@@ -106,13 +106,14 @@ class JsonSink:
                     add(",")
                 add(f'"{k}":"{v}"')
                 continue
-            code: int = k  # the event codes are ints: compared natively once compiled
-            if code == E.BLOCK:
+            if isinstance(k, E.Block):
                 if not list_start:
                     add(",")
                 list_start = False
-                add(v[0].json % v[1])
-            elif code == E.OBJ or code == E.ARR:
+                add(k.json % v)
+                continue
+            code: int = k  # the event codes are ints: compared natively once compiled
+            if code == E.OBJ or code == E.ARR:
                 if not list_start:
                     add(",")
                 if v:

@@ -100,10 +100,9 @@ class CustomLineSink:
                     self._set(k, v)
                 else:
                     self.missed = True
-            elif k == E.BLOCK:
-                values = v[1]
-                for i, name in self._block_matches(v[0]):
-                    self._set(name, str(values[i]))
+            elif isinstance(k, E.Block):
+                for i, name in self._block_matches(k):
+                    self._set(name, str(v[i]))
             elif k == E.TIME:
                 if v[0] in slot:
                     self._set(v[0], iso_local(v[1]))

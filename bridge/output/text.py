@@ -28,10 +28,11 @@ class TextSink:
             if isinstance(k, str):
                 add(f"{k} {v}\n")
                 continue
+            if isinstance(k, E.Block):
+                add(k.text % v)
+                continue
             code: int = k  # the event codes are ints: compared natively once compiled
-            if code == E.BLOCK:
-                add(v[0].text % v[1])
-            elif code == E.LOG:
+            if code == E.LOG:
                 add(v)
             elif code == E.TIME:
                 add(f"{v[0]} {iso_local(v[1])}\n")
@@ -69,10 +70,11 @@ class GrepSink:
                 else:
                     add(f"{k} {v}\n")
                 continue
+            if isinstance(k, E.Block):
+                add(k.text % v)
+                continue
             code: int = k
-            if code == E.BLOCK:
-                add(v[0].text % v[1])
-            elif code == E.CTX:
+            if code == E.CTX:
                 if v != ctx:
                     _flush(out, run, pre)
                     ctx = v

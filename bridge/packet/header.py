@@ -14,7 +14,6 @@ import socket
 import struct
 from typing import Final
 
-from bridge.sflow import events as E
 from bridge.sflow.events import block, block_under
 from bridge.sflow.reader import Decoder, Sample, fmt_ip6
 
@@ -142,19 +141,19 @@ def decode_ip_layer4(d: Decoder, s: Sample, ptr: int) -> None:
     if proto == 1:
         s.sport = buf[ptr]
         s.dport = buf[ptr + 1]
-        d.ev.append((E.BLOCK, (block_under(_ICMP_BLOCK, d.prefix), (s.sport, s.dport))))
+        d.ev.append((block_under(_ICMP_BLOCK, d.prefix), (s.sport, s.dport)))
         s.offset_to_payload = ptr + 2 - hdr
     elif proto == 6:
         s.sport = (buf[ptr] << 8) | buf[ptr + 1]
         s.dport = (buf[ptr + 2] << 8) | buf[ptr + 3]
         s.tcp_flags = buf[ptr + 13]
-        d.ev.append((E.BLOCK, (block_under(_TCP_BLOCK, d.prefix), (s.sport, s.dport, s.tcp_flags))))
+        d.ev.append((block_under(_TCP_BLOCK, d.prefix), (s.sport, s.dport, s.tcp_flags)))
         s.offset_to_payload = ptr + (buf[ptr + 12] >> 4) * 4 - hdr
     elif proto == 17:
         s.sport = (buf[ptr] << 8) | buf[ptr + 1]
         s.dport = (buf[ptr + 2] << 8) | buf[ptr + 3]
         s.udp_pdu_len = (buf[ptr + 4] << 8) | buf[ptr + 5]
-        d.ev.append((E.BLOCK, (block_under(_UDP_BLOCK, d.prefix), (s.sport, s.dport, s.udp_pdu_len))))
+        d.ev.append((block_under(_UDP_BLOCK, d.prefix), (s.sport, s.dport, s.udp_pdu_len)))
         s.offset_to_payload = ptr + 8 - hdr
     else:
         s.offset_to_payload = ptr - hdr
@@ -176,7 +175,7 @@ def decode_ipv4(d: Decoder, s: Sample) -> None:
     s.ip_ttl = ttl
     # sflowtool prints the identification without ntohs(): these are the bytes read little-endian
     ipid = buf[ptr + 4] | (buf[ptr + 5] << 8)
-    d.ev.append((E.BLOCK, (block_under(_IPV4_BLOCK, d.prefix), (tot_len, s.ipsrc, s.ipdst, proto, tos, ttl, ipid))))
+    d.ev.append((block_under(_IPV4_BLOCK, d.prefix), (tot_len, s.ipsrc, s.ipdst, proto, tos, ttl, ipid)))
     s.ip_fragment_offset = frag & 0x1FFF
     if s.ip_fragment_offset:
         d.f("IPFragmentOffset", str(s.ip_fragment_offset))
@@ -205,7 +204,7 @@ def decode_ipv6(d: Decoder, s: Sample) -> None:
     s.ipsrc = fmt_ip6(buf[ptr + 8 : ptr + 24])
     s.ipdst = fmt_ip6(buf[ptr + 24 : ptr + 40])
     values = (s.ip_tos, "0x%x" % s.flow_label, payload_len or "<jumbo>", s.ip_ttl, s.ipsrc, s.ipdst)
-    d.ev.append((E.BLOCK, (block_under(_IPV6_BLOCK, d.prefix), values)))
+    d.ev.append((block_under(_IPV6_BLOCK, d.prefix), values))
     ptr += 40
     while next_header in _IP6_EXT:
         d.f("IP6HeaderExtension", str(next_header))

@@ -49,7 +49,7 @@ class Table:
             values = self.st.unpack_from(d.buf, p)
             d.pos = p + self.st.size
             shown = values if self.plain else tuple(_show(k, v) for k, v in zip(self.kinds, values, strict=True))
-            d.ev.append((E.BLOCK, (E.block_under(self.block, d.prefix), shown)))
+            d.ev.append((E.block_under(self.block, d.prefix), shown))
             return values
         # short block: read field by field so the output stops where sflowtool's does
         out: list[int | float] = []

@@ -158,7 +158,7 @@ def _read_datagram(d: Decoder, times: tuple[int, int, int, int]) -> None:
     if d.context:
         ev.append((E.CTX, ("-", 0, 0, 0, 0, 0, 0)))
     ev.append(E.SCOPE_TO_DATAGRAM)
-    ev.append((E.BLOCK, (_HEAD_FIELDS, (d.source_ip, d.end, read_time, read_us))))
+    ev.append((_HEAD_FIELDS, (d.source_ip, d.end, read_time, read_us)))
     ev.append((E.TIME, ("localtime", read_time)))
     if pcap_time:
         ev.append((E.TIME, ("pcapTimestamp", pcap_time)))
@@ -176,7 +176,7 @@ def _read_datagram(d: Decoder, times: tuple[int, int, int, int]) -> None:
     d.ctx()
     uptime = d.u32()
     count = d.u32()
-    ev.append((E.BLOCK, (_AGENT_FIELDS, (d.agent, d.seq, uptime, count))))
+    ev.append((_AGENT_FIELDS, (d.agent, d.seq, uptime, count)))
     ev.append(E.SCOPE_TO_SAMPLE)
     ev.append(E.ARR_SAMPLES)
     for i in range(count):
@@ -292,7 +292,7 @@ def _read_flow_sample(d: Decoder, expanded: bool) -> None:
             s.input_port if not s.input_port_format else _in_out_port(s.input_port, s.input_port_format),
             s.output_port if not s.output_port_format else _in_out_port(s.output_port, s.output_port_format),
         )
-        ev.append((E.BLOCK, (_FLOW_FIELDS, values)))
+        ev.append((_FLOW_FIELDS, values))
     else:
         # field by field, so that a short sample stops exactly where sflowtool's output does
         length = d.u32()

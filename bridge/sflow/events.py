@@ -1,8 +1,9 @@
 """The field log a decoded datagram carries.
 
 A decoded datagram keeps, in sflowtool's order, every field sflowtool would print.
-An ordinary field is the pair ``(name, value)`` with both as ``str``; everything
-else is ``(code, payload)`` with one of the integer codes below. Output sinks walk
+An ordinary field is the pair ``(name, value)`` with both as ``str``; a run of
+fields printed together is ``(Block, values)``; everything else is
+``(code, payload)`` with one of the integer codes below. Output sinks walk
 this list; none of them decodes anything.
 """
 
@@ -20,7 +21,6 @@ JSON_ITEM: Final = 8  # bare JSON array item of the host adaptors MAC list (payl
 SCOPE: Final = 9  # -L field scope changes (payload: SCOPE_DATAGRAM or SCOPE_SAMPLE)
 TIME: Final = 10  # field whose value is a local time (payload: (name, unix seconds))
 DONE: Final = 11  # a sample finished (payload: (kind, Sample)); drives -l, -L, -H and pcap lines
-BLOCK: Final = 12  # several fields at once (payload: (Block, values)); the fast path for fixed layouts
 CTX_ELEMENT: Final = 13  # -g context: only the record tag changed (payload: tag)
 
 SCOPE_NONE: Final = 0

@@ -46,13 +46,7 @@ def read_sampled_header(d: Decoder, tag: int = 0, length: int = 0) -> None:
         s.header_protocol, s.sampled_packet_size, s.stripped, s.header_len = _HEADER_V5.unpack_from(d.buf, p)
         d.pos = p + 16
         ev.append(
-            (
-                E.BLOCK,
-                (
-                    E.block_under(_HEADER_BLOCK, pre),
-                    (s.header_protocol, s.sampled_packet_size, s.stripped, s.header_len),
-                ),
-            )
+            (E.block_under(_HEADER_BLOCK, pre), (s.header_protocol, s.sampled_packet_size, s.stripped, s.header_len))
         )
     else:
         s.header_protocol = d.u32()
@@ -180,7 +174,7 @@ def read_extended_switch(d: Decoder, tag: int = 0, length: int = 0) -> None:
         s.in_vlan, s.in_priority, s.out_vlan, s.out_priority = v = _SWITCH.unpack_from(d.buf, p)
         d.pos = p + 16
         s.extended_data_tag |= 1
-        d.ev.append((E.BLOCK, (E.block_under(_SWITCH_BLOCK, d.prefix), ("SWITCH", *v))))
+        d.ev.append((E.block_under(_SWITCH_BLOCK, d.prefix), ("SWITCH", *v)))
         return
     d.f("extendedType", "SWITCH")
     s.in_vlan = d.u32()
