@@ -27,7 +27,7 @@ from bridge.net.api import Api
 from bridge.net.capture_stream import StreamHub
 from bridge.net.forwarding import Forwarder, SessionError, parse_session
 from bridge.net.pcap_bridge import RCVBUF, Bridge, Output, drain
-from bridge.net.pcapfile import Notice, PcapError, PcapReader
+from bridge.net.pcapfile import PcapError, PcapReader
 from bridge.output.bpf import CaptureFilter, FilterError
 from bridge.output.pcap import DLT_EN10MB, file_header
 from bridge.output.pcapng import PcapngWriter
@@ -112,13 +112,7 @@ def run_file(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, stdin: Bin
         err.write(f"sflow-bridge: cannot open {name}: {exc.strerror}\n".encode())
         return 1
     try:
-        for item in PcapReader(stream, name):
-            if isinstance(item, Notice):
-                err.write(f"sflow-bridge: {item.message}".encode())
-            else:
-                bridge.datagram(item.data, "-", item.ts_sec, item.ts_usec)
-            if bridge.out.closed:
-                break
+        bridge.from_capture(PcapReader(stream, name), err)
     except PcapError as exc:
         err.write(f"sflow-bridge: {exc.text()}".encode())
         return 1

@@ -26,8 +26,9 @@ class AgentStats:
         self.lost = 0  # datagrams missing from the sequence
         self.restarts = 0  # steps back in the sequence: agent restarts or reordering
         # per (kind, ds_class, ds_index): [last sample sequence number, samples lost]
-        self.sources: dict[tuple[int, int, int], list[int]] = {}
-        self.drops: dict[tuple[int, int], int] = {}  # latest drop counter per flow data source
+        # keyed by data source as one int, (class << 32 | index) << 3 | sample kind: cheaper to hash than a tuple
+        self.sources: dict[int, list[int]] = {}
+        self.drops: dict[int, int] = {}  # latest drop counter per flow data source (class << 32 | index)
         self.malformed = 0
         self.first_seen = now
         self.last_seen = now
@@ -76,7 +77,8 @@ class Accounting:
             kind = info[0]
             counts[kind] += 1
             if kind:
-                key = (kind, info[1], info[2])
+                ds = info[1] << 32 | info[2]
+                key = ds << 3 | kind
                 src = sources.get(key)
                 if src is None:
                     sources[key] = [info[3], 0]
@@ -86,7 +88,7 @@ class Accounting:
                     if gap and gap < 0x80000000:
                         src[1] += gap
                 if kind == 1:
-                    st.drops[(info[1], info[2])] = info[4]
+                    st.drops[ds] = info[4]
 
     def bad_datagram(self, source: str, now: float) -> None:
         self.datagrams += 1

@@ -16,6 +16,7 @@ from typing import BinaryIO
 from bridge.net.accounting import Accounting
 from bridge.net.capture_stream import StreamHub
 from bridge.net.forwarding import Forwarder
+from bridge.net.pcapfile import Notice, PcapReader
 from bridge.net.udp import source_text
 from bridge.output.bpf import CaptureFilter, FilterError
 from bridge.output.pcap import DLT_EN10MB, ETH_FOR_IP, PROTOCOL_NAMES, RECORD_HEADER
@@ -111,6 +112,17 @@ class Bridge:
                         chunk, n = self.frame(data, h, sec, usec, client.filter, client.writer, client.skipped)
                         if n:
                             client.offer(chunk, n)
+
+    def from_capture(self, reader: PcapReader, err: BinaryIO) -> None:
+        """Every datagram of a capture, in order; stops early when the output's reader has gone."""
+        out = self.out
+        for item in reader:
+            if isinstance(item, Notice):
+                err.write(f"sflow-bridge: {item.message}".encode())
+            else:
+                self.datagram(item.data, "-", item.ts_sec, item.ts_usec)
+            if out.closed:
+                break
 
     @staticmethod
     def frame(
