@@ -41,12 +41,22 @@ GROUP = "bridge._native"  # the shared library lands in the package: bridge/_nat
 
 
 def built() -> list[Path]:
-    return sorted((ROOT / "bridge").rglob("*.so"))
+    return sorted((ROOT / "bridge").rglob("*.so")) + sorted(ROOT.glob("*__mypyc*.so"))
 
 
 def clean() -> None:
     for so in built():
         so.unlink()
+
+
+def extensions(work: Path) -> list[object]:
+    from mypyc.build import mypycify
+
+    try:
+        return mypycify(MODULES, group_name=GROUP, opt_level="3", target_dir=str(work / "c"))
+    except TypeError:
+        # mypyc before 1.1 (Debian 12's, in the images) names the shared library itself, at the top level
+        return mypycify(MODULES, opt_level="3", target_dir=str(work / "c"))
 
 
 def up_to_date() -> bool:
@@ -59,7 +69,6 @@ def up_to_date() -> bool:
 
 
 def build() -> None:
-    from mypyc.build import mypycify
     from setuptools import setup
 
     clean()
@@ -72,12 +81,12 @@ def build() -> None:
         try:
             setup(
                 name="sflow-bridge-native",
-                ext_modules=mypycify(MODULES, group_name=GROUP, opt_level="3", target_dir=str(work / "c")),
+                ext_modules=extensions(work),
                 script_args=["-q", "build_ext", "--inplace", "--build-temp", str(work / "temp")],
             )
         finally:
             os.chdir(here)
-        for so in (work / "bridge").rglob("*.so"):
+        for so in [*(work / "bridge").rglob("*.so"), *work.glob("*__mypyc*.so")]:
             shutil.copy2(so, ROOT / so.relative_to(work))
 
 
@@ -94,7 +103,7 @@ def main() -> int:
         print(f"the {len(MODULES)} compiled modules are up to date")
         return 0
     build()
-    print(f"compiled {len(built()) - 1} modules with mypyc")  # the last one is their shared library
+    print(f"compiled {len(MODULES)} modules with mypyc")
     return 0
 
 

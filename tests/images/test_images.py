@@ -329,3 +329,12 @@ def test_the_http_api_is_published_on_8008(engine: dict[str, str]) -> None:
     finally:
         c.stop()
         c.remove()
+
+
+def test_the_images_run_the_compiled_decoder(engine: dict[str, str]) -> None:
+    # built in the image with Debian's mypyc; only the compiled modules are kept
+    for name in ("tcpdump", "tshark", "sflowtool"):
+        r = subprocess.run([CLI, "run", "--rm", "--entrypoint", "python3", f"sflow/{name}", "-c",
+                            "import bridge, shutil; print(bridge.compiled(), shutil.which('gcc'))"],
+                           env=engine, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r.stdout.split() == ["True", "None"], r.stderr
