@@ -38,6 +38,36 @@ from bench import run, write_capture  # noqa: E402
 from bridge.net.demo import Population  # noqa: E402
 
 BRIDGE = [sys.executable, "-m", "bridge.cli.bridge"]
+# counts the datagrams arriving on two UDP sockets until SIGTERM: prints their ports, then the counts
+COUNTER = """
+import select, signal, socket, sys
+socks = []
+for _ in range(2):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    s.bind(("127.0.0.2", 0))
+    s.setblocking(False)
+    socks.append(s)
+print(*(s.getsockname()[1] for s in socks), flush=True)
+counts = [0, 0]
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+buf = bytearray(65536)
+while not stop:
+    try:
+        ready, _, _ = select.select(socks, [], [], 0.2)
+    except InterruptedError:
+        continue
+    for s in ready:
+        i = socks.index(s)
+        try:
+            while True:
+                s.recv_into(buf)
+                counts[i] += 1
+        except BlockingIOError:
+            pass
+print(*counts)
+"""
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 
@@ -47,15 +77,23 @@ def conversion(n: int) -> None:
         samples = write_capture(path, n)
         from bench import BASELINE, REPORT_HWM
 
+        import bridge
+
         base, base_rss = run([sys.executable, "-c", BASELINE, str(path)])
         conv = REPORT_HWM + "sys.argv[0] = 'sflow-bridge'\nrunpy.run_module('bridge.cli.bridge', run_name='__main__')\n"
-        secs, rss = run([sys.executable, "-c", conv, "-r", str(path), "-w", os.devnull])
+        rows = []
+        for pure in (False, True) if bridge.compiled() else (True,):
+            secs, rss = run([sys.executable, "-c", conv, "-r", str(path), "-w", os.devnull], pure)
+            rows.append(("plain Python" if pure else "compiled", secs, rss))
     print(f"\nconversion of {n} datagrams ({samples} samples):")
-    print(f"  read only (baseline)   {n / base:10,.0f} datagrams/s   1.00 x time   peak {base_rss / 1024:.1f} MiB")
     print(
-        f"  sflow-bridge -r        {n / secs:10,.0f} datagrams/s {samples / secs:10,.0f} samples/s "
-        f"{secs / base:6.2f} x time   peak {rss / 1024:.1f} MiB"
+        f"  read only (baseline)           {n / base:10,.0f} datagrams/s   1.00 x time   peak {base_rss / 1024:.1f} MiB"
     )
+    for label, secs, rss in rows:
+        print(
+            f"  sflow-bridge -r ({label:12}) {n / secs:10,.0f} datagrams/s {samples / secs:10,.0f} samples/s "
+            f"{secs / base:6.2f} x time   peak {rss / 1024:.1f} MiB"
+        )
 
 
 def start_bridge(port: int, stdout: int | None = subprocess.DEVNULL, api: str = "none") -> subprocess.Popen[bytes]:
@@ -157,26 +195,15 @@ def under_api_load(rate: int, seconds: float) -> None:
     p = start_bridge(port, api=f"127.0.0.1:{api_port}")
     base = f"http://127.0.0.1:{api_port}"
     stop = threading.Event()
-    received = [0, 0]
     polls = [0]
-    receivers = []
-    for i in range(2):
-        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        rx.bind(("127.0.0.2", 0))
-        rx.settimeout(0.2)
-        receivers.append(rx)
-        body = json.dumps({"address": "127.0.0.2", "port": rx.getsockname()[1]}).encode()
+    # the forwarded streams are counted by another process, so that this one (the sender) keeps its core
+    counter = subprocess.Popen([sys.executable, "-c", COUNTER], stdout=subprocess.PIPE, text=True)
+    assert counter.stdout is not None
+    rx_ports = [int(x) for x in counter.stdout.readline().split()]
+    for i, rx_port in enumerate(rx_ports):
+        body = json.dumps({"address": "127.0.0.2", "port": rx_port}).encode()
         req = urllib.request.Request(f"{base}/forwarding/bench{i}/json", data=body, method="PUT")
         urllib.request.urlopen(req, timeout=5).read()
-
-    def drain(i: int) -> None:
-        while not stop.is_set():
-            try:
-                receivers[i].recv(65536)
-                received[i] += 1
-            except TimeoutError:
-                pass
 
     def poll() -> None:
         while not stop.is_set():
@@ -184,15 +211,16 @@ def under_api_load(rate: int, seconds: float) -> None:
             polls[0] += 1
             stop.wait(0.1)
 
-    threads = [threading.Thread(target=drain, args=(i,)) for i in range(2)] + [threading.Thread(target=poll)]
-    for t in threads:
-        t.start()
+    poller = threading.Thread(target=poll)
+    poller.start()
     sent = send_at(rate, seconds, port, datagrams)
     time.sleep(0.5)
     stop.set()
-    for t in threads:
-        t.join()
+    poller.join()
     summary = stop_bridge(p)
+    counter.send_signal(signal.SIGTERM)
+    out, _ = counter.communicate(timeout=30)
+    received = [int(x) for x in out.split()] or [0, 0]
     m = re.search(r"sflow-bridge: (\d+) datagrams", summary)
     got = int(m.group(1)) if m else 0
     loss = (sent - got) / sent if sent else 1.0

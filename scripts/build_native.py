@@ -36,6 +36,7 @@ MODULES = [
     "bridge/net/pcapfile.py",
     "bridge/net/accounting.py",
     "bridge/net/pcap_bridge.py",
+    "bridge/net/forwarding.py",
 ]
 GROUP = "bridge._native"  # the shared library lands in the package: bridge/_native__mypyc*.so
 

@@ -127,9 +127,10 @@ class Forwarder:
         sessions = self.sessions
         if not sessions:
             return
-        agent = agent_of(data)
+        # the agent address is parsed only when some session picks agents
+        agent = agent_of(data) if any(s.networks for s in sessions.values()) else None
         for s in sessions.values():
-            if s.wants(agent):
+            if not s.networks or s.wants(agent):
                 try:
                     self._socket(s.address).sendto(data, (s.address, s.port))
                     s.forwarded += 1
