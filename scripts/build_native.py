@@ -37,6 +37,8 @@ MODULES = [
     "bridge/net/accounting.py",
     "bridge/net/pcap_bridge.py",
     "bridge/net/forwarding.py",
+    "bridge/output/printer.py",
+    "bridge/output/netflow.py",
 ]
 GROUP = "bridge._native"  # the shared library lands in the package: bridge/_native__mypyc*.so
 

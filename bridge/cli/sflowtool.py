@@ -12,9 +12,8 @@ import re
 import socket
 import stat
 import sys
-import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.output.clf import CommonLogSink
@@ -22,8 +21,8 @@ from bridge.output.json_output import JsonSink
 from bridge.output.lines import CustomLineSink, LineSink
 from bridge.output.netflow import NetflowEncoder
 from bridge.output.pcap import SflowtoolPcapSink
+from bridge.output.printer import NetflowExport, Pacer, Printer, Sink
 from bridge.output.text import GrepSink, TextSink
-from bridge.sflow import DecodeError, decode
 from bridge.sflow.reader import signed32
 
 SHORT_OPTS = "ljJgtTMHxesSD46Akh?zL:p:r:R:P:c:d:N:f:v:V:b:"
@@ -107,13 +106,8 @@ def _usage() -> str:
     return USAGE.format(cmd=os.path.basename(sys.argv[0]) or "sflowtool")
 
 
-class Sink(Protocol):
-    def render(self, dg: Any) -> tuple[str | bytes, str]: ...
-
-
 if TYPE_CHECKING:
-    from bridge.net.forwarding import Forwarder
-    from bridge.net.netflow import NetflowSender
+    pass
 
 
 class Config:
@@ -390,73 +384,6 @@ class _Exit(Exception):
         self.code = code
 
 
-class Printer:
-    """Writes each datagram's output at once and flushes, so pipes see it promptly.
-
-    ``batch`` (reading a regular file flat out, where nobody waits on each datagram)
-    flushes every 64 KB instead.
-    """
-
-    batch = False
-
-    def __init__(
-        self,
-        sink: Sink | None,
-        out: BinaryIO,
-        err: BinaryIO,
-        forwarder: Forwarder | None = None,
-        netflow: NetflowExport | None = None,
-    ) -> None:
-        self.sink = sink
-        self.out = out
-        self.err = err
-        self.forwarder = forwarder
-        self.netflow = netflow
-        self.context = isinstance(sink, GrepSink)  # only -g prints the line context
-
-    def datagram(self, data: bytes, **meta: object) -> None:
-        if self.forwarder is not None:
-            self.forwarder.forward(data)  # unchanged, every datagram, as sflowtool -f does
-        if self.sink is None and self.netflow is None:
-            return
-        error = None
-        try:
-            dg = decode(data, context=self.context, **meta)  # type: ignore[arg-type]
-        except DecodeError as exc:
-            dg = exc.datagram
-            error = exc
-        if self.netflow is not None:
-            for pkt, _ in self.netflow.encoder.encode(dg):
-                self.netflow.sender.send(pkt, dg.agent)
-            if self.sink is None:
-                if error is not None:
-                    self.error(f"{error.message}caught exception: {error.kind}\n")
-                return
-        assert self.sink is not None
-        out, err = self.sink.render(dg)
-        if error is not None:
-            err = f"{error.message}caught exception: {error.kind}\n{err}"
-        if out:
-            self.out.write(out.encode("latin-1") if isinstance(out, str) else out)
-            if not self.batch:
-                self.out.flush()
-        if err:
-            self.error(err)
-
-    def error(self, text: str) -> None:
-        self.err.write(text.encode("latin-1", "replace"))
-        self.err.flush()
-
-    def flush(self) -> None:
-        self.out.flush()
-
-
-class NetflowExport:
-    def __init__(self, encoder: NetflowEncoder, sender: NetflowSender) -> None:
-        self.encoder = encoder
-        self.sender = sender
-
-
 def run_file(cfg: Config, printer: Printer, stdin: BinaryIO) -> int:
     name = cfg.read_file or "-"
     stream: BinaryIO
@@ -478,13 +405,7 @@ def run_file(cfg: Config, printer: Printer, stdin: BinaryIO) -> int:
             if cfg.sampling_n:
                 encode_packets(cfg, reader, printer, pacer)
             else:
-                for item in reader:
-                    if isinstance(item, Notice):
-                        printer.error(item.message)
-                        continue
-                    if pacer is not None:
-                        pacer.wait(item.ts_sec * 1_000_000 + item.ts_usec)
-                    printer.datagram(item.data, pcap_time=item.ts_sec, pcap_time_us=item.ts_usec)
+                printer.capture(reader, pacer)
             if not cfg.loop:
                 break
             if not stream.seekable():
@@ -508,32 +429,6 @@ def _regular(stream: BinaryIO) -> bool:
         return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
     except (OSError, ValueError):
         return False
-
-
-class Pacer:
-    """Holds each record back until its time in the capture, divided by the speed, has passed.
-
-    Time never runs backwards: a record stamped earlier than the one before goes at once.
-    """
-
-    def __init__(self, speed: float) -> None:
-        self.speed = speed
-        self.start_wall = 0.0
-        self.start_us = -1
-        self.last_us = 0
-
-    def due(self, ts_us: int) -> float:
-        """The monotonic time at which the record stamped ``ts_us`` goes out."""
-        if self.start_us < 0:
-            self.start_us = self.last_us = ts_us
-            self.start_wall = time.monotonic()
-        self.last_us = max(self.last_us, ts_us)
-        return self.start_wall + (self.last_us - self.start_us) / 1e6 / self.speed
-
-    def wait(self, ts_us: int) -> None:
-        delay = self.due(ts_us) - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
 
 
 def encode_packets(cfg: Config, reader: PcapReader, printer: Printer, pacer: Pacer | None) -> None:
