@@ -176,7 +176,7 @@ def parse_args(argv: list[str]) -> Config:
     cfg.allow_dns = any(o in ("-D", "--allow-dns") for o, _ in opts)
     collectors: list[str] = []
     for opt, val in opts:
-        o = opt[1:] if not opt.startswith("--") else LONG_OPTS.get(opt[2:]) or LONG_OPTS[opt[2:] + "="]
+        o = _letter(opt)
         if o in ("l", "g", "j", "J", "H", "L", "t", "T", "M"):
             cfg.output_chosen = True
         if o == "p":
@@ -268,8 +268,8 @@ def parse_args(argv: list[str]) -> Config:
         raise UsageError("-d needs the collector's address too: -c HOST")
     if cfg.pcap_mode:
         # like sflowtool, the last output option wins; a pcap option given last selects pcap
-        last = [o for o, _ in opts if o.lstrip("-") in ("t", "T", "M", "l", "g", "j", "J", "H", "L")]
-        if last and last[-1].lstrip("-") in ("t", "T", "M"):
+        last = [o for o in map(_letter, (opt for opt, _ in opts)) if o in ("t", "T", "M", "l", "g", "j", "J", "H", "L")]
+        if last and last[-1] in ("t", "T", "M"):
             cfg.sink = SflowtoolPcapSink(cfg.pcap_mode, from_socket=cfg.read_file is None,
                                          remove_content=cfg.remove_content)  # fmt: skip
     if cfg.vlans is not None:
@@ -283,6 +283,11 @@ def parse_args(argv: list[str]) -> Config:
         if hasattr(cfg.sink, "sample_filter"):
             cfg.sink.sample_filter = vlan_ok
     return cfg
+
+
+def _letter(opt: str) -> str:
+    """The short option a getopt option stands for: "-j" and "--json" are both "j"."""
+    return opt[1:] if not opt.startswith("--") else LONG_OPTS.get(opt[2:]) or LONG_OPTS[opt[2:] + "="]
 
 
 def _atof(text: str) -> float:

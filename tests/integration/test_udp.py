@@ -81,6 +81,9 @@ def split_datagrams(text: bytes) -> list[bytes]:
         ((), "127.0.0.1", "127.0.0.1"),
         (("-4",), "127.0.0.1", "127.0.0.1"),
         (("-6",), "::1", "0.0.0.1"),
+        (("-A",), "127.0.0.1", "127.0.0.1"),
+        (("-4", "-b", "127.0.0.1"), "127.0.0.1", "127.0.0.1"),
+        (("+4",), "127.0.0.1", "127.0.0.1"),  # the legacy spelling of -A
     ],
 )
 # sflowtool unwraps IPv4-compatible addresses (::a.b.c.d), so ::1 prints as 0.0.0.1; this copies it

@@ -86,3 +86,30 @@ def test_x_cuts_each_header_where_its_payload_starts() -> None:
 
     assert caplens(cut) == expected
     assert caplens(cut) != caplens(full)
+
+
+LONG_AND_SHORT = [
+    (["--line"], ["-l"]), (["--json"], ["-j"]), (["--json-indented"], ["-J"]), (["--grep"], ["-g"]),
+    (["--write-pcap"], ["-t"]), (["--write-pcap-discards"], ["-T"]), (["--write-pcap-datagrams"], ["-M"]),
+    (["--common-logfile"], ["-H"]), (["-t", "--redact-payload"], ["-t", "-x"]),
+    (["--fields=agent,srcIP"], ["-L", "agent,srcIP"]),
+    (["--fields", "srcIP"], ["-L", "srcIP"]), (["-l", "--exclude-vlans", "10"], ["-l", "-v", "10"]),
+    (["-l", "+v", "10"], ["-l", "-V", "10"]), (["-l", "--keep-going-on-error"], ["-l", "-k"]), (["-l", "-k"], ["-l"]),
+    (["--allow-dns", "-l"], ["-D", "-l"]),
+]  # fmt: skip
+
+
+@needs_corpus
+@pytest.mark.parametrize(("long", "short"), LONG_AND_SHORT)
+def test_every_long_option_is_its_short_one(long: list[str], short: list[str]) -> None:
+    assert CORPUS is not None
+    capture = str(CORPUS / "captures" / "crafted-mixed-realistic.pcap")
+    a = sflowtool(["--read-pcap", capture, *long])
+    b = sflowtool(["-r", capture, *short])
+    assert a == b and a[2] == 0
+    assert a[0] or long == ["--common-logfile"]  # this capture has no HTTP samples for -H
+
+
+@pytest.mark.parametrize(("long", "short"), [(["--version"], ["-z"]), (["--help"], ["-h"]), (["--usage"], ["-?"])])
+def test_version_and_help_long_options(long: list[str], short: list[str]) -> None:
+    assert sflowtool(long) == sflowtool(short)
