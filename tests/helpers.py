@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import socket
 import threading
+import time
+from pathlib import Path
 
 from bridge.cli.sflowtool import run
+from bridge.net.pcapfile import PcapReader, Record
 
 
 def sflowtool(args: list[str], stdin: bytes = b"", timeout: float = 120) -> tuple[bytes, bytes, int]:
@@ -18,3 +22,25 @@ def sflowtool(args: list[str], stdin: bytes = b"", timeout: float = 120) -> tupl
     worker.join(timeout)
     assert result, f"sflowtool {' '.join(args)} did not return within {timeout} s: is it listening on UDP?"
     return out.getvalue(), err.getvalue(), result[0]
+
+
+def receive_timed(sock: socket.socket, quiet: float = 0.5) -> list[tuple[float, bytes]]:
+    """(arrival time, payload) of every datagram on ``sock`` until it has been quiet for ``quiet`` seconds."""
+    got = []
+    sock.settimeout(quiet)
+    try:
+        while True:
+            data = sock.recv(65536)
+            got.append((time.monotonic(), data))
+    except TimeoutError:
+        return got
+
+
+def receive_all(sock: socket.socket, quiet: float = 0.5) -> list[bytes]:
+    return [data for _, data in receive_timed(sock, quiet)]
+
+
+def capture_payloads(path: Path) -> list[bytes]:
+    """The UDP payloads of a capture (such as the corpus's recordings of what sflowtool sent)."""
+    with path.open("rb") as f:
+        return [r.data for r in PcapReader(f, str(path)) if isinstance(r, Record)]

@@ -11,6 +11,8 @@ import os
 import socket
 import struct
 
+from bridge.sflow.encode import checksum
+
 IPV6_HDRINCL = getattr(socket, "IPV6_HDRINCL", 36)  # Linux's value; older Pythons lack the name
 
 
@@ -18,15 +20,6 @@ class NetflowError(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF or 0xFFFF
 
 
 class NetflowSender:
@@ -85,14 +78,14 @@ class NetflowSender:
         if family == socket.AF_INET:
             self.ip_id = (self.ip_id + 1) & 0xFFFF
             ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, self.ip_id, 0, 64, 17, 0, src, dst)
-            ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+            ip = ip[:10] + struct.pack("!H", checksum(ip) or 0xFFFF) + ip[12:]
             pseudo = src + dst + struct.pack("!BBH", 0, 17, udp_len)
         else:
             label = int.from_bytes(os.urandom(3)) & 0xFFFFF
             ip = struct.pack("!IHBB16s16s", (6 << 28) | label, udp_len, 17, 64, src, dst)
             pseudo = src + dst + struct.pack("!II", udp_len, 17)
         udp = struct.pack("!HHHH", self.port, self.port, udp_len, 0)
-        udp = udp[:6] + struct.pack("!H", checksum(pseudo + udp + pkt))
+        udp = udp[:6] + struct.pack("!H", checksum(pseudo + udp + pkt) or 0xFFFF)
         return ip + udp + pkt
 
     def close(self) -> None:

@@ -168,24 +168,18 @@ class PcapReader:
             yield Packet(frame, max(length, caplen), ts_sec, ts_usec)
 
     def __iter__(self) -> Iterator[Record | Notice]:
-        read = self.stream.read
-        rec = self._rec
-        name = self.name
-        while True:
-            head = read(16)
-            if len(head) < 16:
-                return
-            ts_sec, ts_usec, caplen, length = rec.unpack(head)
-            if caplen > MAX_RECORD:
-                yield Notice(f"pcap {name} : capture-len ({caplen}) too long for read buffer\n")
-                return
-            frame = read(caplen)
-            if caplen == 0 or len(frame) < caplen:
-                raise PcapError(f"unable to read pcap packet from {name} : {{errno}}\n", 222, "read")
-            if caplen < length:
+        """The sFlow datagrams of a capture, with sflowtool's notices for records it cannot use."""
+        for item in self.packets():
+            if isinstance(item, Notice):
+                yield item
+                continue
+            frame = item.frame
+            if not frame:
+                raise PcapError(f"unable to read pcap packet from {self.name} : {{errno}}\n", 222, "read")
+            if len(frame) < item.wire_length:
                 yield Notice("incomplete datagram (pcap snaplen too short)\n")
                 continue
             off = sflow_offset(frame, self.linktype)
             # with no IP header found sflowtool starts one byte before the frame, which reads as 0
             data = frame[off:] if off >= 0 else b"\x00" + frame
-            yield Record(data, ts_sec, ts_usec)
+            yield Record(data, item.ts_sec, item.ts_usec)

@@ -118,7 +118,8 @@ def datagram(agent: str, sub_agent: int, seq: int, uptime_ms: int, samples: list
 # ---- sampled packets
 
 
-def _csum(data: bytes) -> int:
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``data``."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack(f">{len(data) // 2}H", data))
@@ -154,7 +155,7 @@ def ipv4(src: str, dst: str, proto: int, l4data: bytes, ttl: int = 64, ident: in
         ipaddress.IPv4Address(src).packed,
         ipaddress.IPv4Address(dst).packed,
     )
-    hdr = hdr[:10] + struct.pack(">H", _csum(hdr)) + hdr[12:]
+    hdr = hdr[:10] + struct.pack(">H", checksum(hdr)) + hdr[12:]
     return hdr + l4data
 
 

@@ -6,9 +6,8 @@ import socket
 
 import pytest
 
-from bridge.net.pcapfile import PcapReader, Record
 from tests.conftest import CORPUS, needs_corpus
-from tests.helpers import sflowtool
+from tests.helpers import capture_payloads, receive_all, sflowtool
 
 NAMES = ["loadme-sflow", "overflowd-sflow-first25", "hsflowd-s1-v4", "sflowtool-R1-lo", "crafted-mixed-realistic",
          "crafted-v2v4"]  # fmt: skip
@@ -17,18 +16,7 @@ NAMES = ["loadme-sflow", "overflowd-sflow-first25", "hsflowd-s1-v4", "sflowtool-
 def recorded(name: str) -> list[bytes]:
     """The UDP payloads of what sflowtool sent, recorded with tcpdump on lo."""
     assert CORPUS is not None
-    with (CORPUS / "golden" / f"{name}.fwd.pcap").open("rb") as f:
-        return [r.data for r in PcapReader(f, name) if isinstance(r, Record)]
-
-
-def receive_all(sock: socket.socket) -> list[bytes]:
-    got = []
-    sock.settimeout(0.5)
-    try:
-        while True:
-            got.append(sock.recv(65536))
-    except TimeoutError:
-        return got
+    return capture_payloads(CORPUS / "golden" / f"{name}.fwd.pcap")
 
 
 @needs_corpus

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.net.pcapfile import PcapReader, Record
 from bridge.sflow import encode as enc
 from tests.conftest import CORPUS, needs_corpus
-from tests.helpers import sflowtool
+from tests.helpers import capture_payloads, receive_all, sflowtool
 
 NAMES = ["loadme-sflow", "overflowd-sflow-first25", "hsflowd-s1-v4", "sflowtool-R1-lo", "crafted-mixed-realistic",
          "crafted-v2v4"]  # fmt: skip
@@ -36,18 +35,7 @@ def clock_bytes(pkt: bytes) -> range | set[int]:
 
 def recorded(name: str, mode: str) -> list[bytes]:
     assert CORPUS is not None
-    with (CORPUS / "golden" / f"{name}.{mode}.pcap").open("rb") as f:
-        return [r.data for r in PcapReader(f, name) if isinstance(r, Record)]
-
-
-def receive_all(sock: socket.socket) -> list[bytes]:
-    got = []
-    sock.settimeout(0.5)
-    try:
-        while True:
-            got.append(sock.recv(65536))
-    except TimeoutError:
-        return got
+    return capture_payloads(CORPUS / "golden" / f"{name}.{mode}.pcap")
 
 
 def export(args: list[str], family: int = socket.AF_INET) -> tuple[list[bytes], bytes, bytes, int]:

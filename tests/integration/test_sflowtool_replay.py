@@ -23,22 +23,11 @@ from bridge.net.pcapfile import Packet, PcapReader, Record
 from bridge.output.pcap import file_header, record
 from bridge.sflow import encode as enc
 from tests.conftest import CORPUS, ROOT, needs_corpus
-from tests.helpers import sflowtool
+from tests.helpers import receive_timed, sflowtool
 
 # raw packets -> what sflowtool -R 1 sent for them
 RECORDINGS = {"crafted-seed1": "sflowtool-R1-crafted", "crafted-seed3": "sflowtool-R1-crafted-v6",
               "lo-traffic-1": "sflowtool-R1-lo"}  # fmt: skip
-
-
-def receive_all(sock: socket.socket, quiet: float = 0.5) -> list[tuple[float, bytes]]:
-    got = []
-    sock.settimeout(quiet)
-    try:
-        while True:
-            data = sock.recv(65536)
-            got.append((time.monotonic(), data))
-    except TimeoutError:
-        return got
 
 
 def receiver() -> socket.socket:
@@ -51,7 +40,7 @@ def receiver() -> socket.socket:
 def sent(args: list[str]) -> tuple[list[bytes], bytes, int]:
     with receiver() as rx:
         out, err, rc = sflowtool([*args, "-f", f"127.0.0.1/{rx.getsockname()[1]}"])
-        return [d for _, d in receive_all(rx)], err, rc
+        return [d for _, d in receive_timed(rx)], err, rc
 
 
 def samples(datagrams: list[bytes]) -> list[tuple[bytes, bytes]]:
@@ -181,7 +170,7 @@ def test_replay_follows_the_requested_speed(speed: str, count: int, spacing: flo
     spaced_capture(capture, count, spacing)
     with receiver() as rx:
         got: list[tuple[float, bytes]] = []
-        listening = threading.Thread(target=lambda: got.extend(receive_all(rx, quiet=3)))
+        listening = threading.Thread(target=lambda: got.extend(receive_timed(rx, quiet=3)))
         listening.start()
         started = time.monotonic()
         out, err, rc = sflowtool(["-r", str(capture), "-P", speed, "-f", f"127.0.0.1/{rx.getsockname()[1]}"])
@@ -208,7 +197,7 @@ def test_encoding_while_replaying_flushes_on_the_agents_timer(tmp_path: Path) ->
     with receiver() as rx:
         out, _, rc = sflowtool(["-r", str(tmp_path / "raw.pcap"), "-R", "1", "-P", "1",
                                 "-f", f"127.0.0.1/{rx.getsockname()[1]}"])  # fmt: skip
-        got = receive_all(rx)
+        got = receive_timed(rx)
     assert rc == 0
     counts = [struct.unpack_from(">I", d, 24)[0] for _, d in got]
     assert sum(counts) == 6
