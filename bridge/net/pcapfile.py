@@ -150,8 +150,8 @@ class PcapReader:
             f"pcap version={self.version_major}.{self.version_minor} snaplen={self.snaplen} linktype={self.linktype} \n"
         )
 
-    def packets(self) -> Iterator[Packet | Notice]:
-        """The frames of a capture of plain packets, as ``sflowtool -R`` reads them."""
+    def _frames(self) -> Iterator[tuple[int, int, int, bytes] | Notice]:
+        """(seconds, microseconds, wire length, captured bytes) of each record; a Notice ends the file early."""
         read = self.stream.read
         rec = self._rec
         while True:
@@ -165,21 +165,30 @@ class PcapReader:
             frame = read(caplen)
             if len(frame) < caplen:
                 raise PcapError(f"unable to read pcap packet from {self.name} : {{errno}}\n", 222, "read")
-            yield Packet(frame, max(length, caplen), ts_sec, ts_usec)
+            yield ts_sec, ts_usec, length, frame
+
+    def packets(self) -> Iterator[Packet | Notice]:
+        """The frames of a capture of plain packets, as ``sflowtool -R`` reads them."""
+        for item in self._frames():
+            if isinstance(item, Notice):
+                yield item
+            else:
+                ts_sec, ts_usec, length, frame = item
+                yield Packet(frame, max(length, len(frame)), ts_sec, ts_usec)
 
     def __iter__(self) -> Iterator[Record | Notice]:
         """The sFlow datagrams of a capture, with sflowtool's notices for records it cannot use."""
-        for item in self.packets():
+        for item in self._frames():
             if isinstance(item, Notice):
                 yield item
                 continue
-            frame = item.frame
+            ts_sec, ts_usec, length, frame = item
             if not frame:
                 raise PcapError(f"unable to read pcap packet from {self.name} : {{errno}}\n", 222, "read")
-            if len(frame) < item.wire_length:
+            if len(frame) < length:
                 yield Notice("incomplete datagram (pcap snaplen too short)\n")
                 continue
             off = sflow_offset(frame, self.linktype)
             # with no IP header found sflowtool starts one byte before the frame, which reads as 0
             data = frame[off:] if off >= 0 else b"\x00" + frame
-            yield Record(data, item.ts_sec, item.ts_usec)
+            yield Record(data, ts_sec, ts_usec)
