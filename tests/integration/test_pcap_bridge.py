@@ -264,8 +264,9 @@ def test_hsflowd_ip_headers_from_the_corpus_decode_as_ip() -> None:
 
 def test_tools_present_in_ci() -> None:
     """In CI the real tools must be there: skipped integration tests must not pass as green."""
-    if os.environ.get("CI") and not (shutil.which("tcpdump") and shutil.which("tshark")):
-        pytest.fail("CI=true but tcpdump/tshark are missing: .ci/run installs them with apt-get")
+    missing = [tool for tool in ("tcpdump", "tshark", "curl") if shutil.which(tool) is None]
+    if os.environ.get("CI") and missing:
+        pytest.fail(f"CI=true but {', '.join(missing)} missing: .ci/run installs them with apt-get")
 
 
 @needs_tools
