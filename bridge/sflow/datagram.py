@@ -249,6 +249,18 @@ def _read_data_source(d: Decoder, expanded: bool) -> None:
     d.ctx()
 
 
+def _read_sample_head(d: Decoder, expanded: bool) -> tuple[int, int]:
+    """Length, sequence number and data source of a flow or discard sample, field by field: (length, start)."""
+    s = d.s
+    length = d.u32()
+    start = d.pos
+    s.samples_generated = d.u32()
+    _read_data_source(d, expanded)
+    d.f("sampleSequenceNo", str(s.samples_generated))
+    d.f("sourceId", f"{s.ds_class}:{s.ds_index}")
+    return length, start
+
+
 _FLOW_COMPACT: Final = struct.Struct(">8I")
 _FLOW_FIELDS: Final = E.block(
     ("sampleSequenceNo", "sourceId", "meanSkipCount", "samplePool", "dropEvents", "inputPort", "outputPort")
@@ -295,12 +307,7 @@ def _read_flow_sample(d: Decoder, expanded: bool) -> None:
         ev.append((_FLOW_FIELDS, values))
     else:
         # field by field, so that a short sample stops exactly where sflowtool's output does
-        length = d.u32()
-        start = d.pos
-        s.samples_generated = d.u32()
-        _read_data_source(d, expanded)
-        d.f("sampleSequenceNo", str(s.samples_generated))
-        d.f("sourceId", f"{s.ds_class}:{s.ds_index}")
+        length, start = _read_sample_head(d, expanded)
         s.mean_skip_count = d.u32()
         s.sample_pool = d.u32()
         s.drop_events = d.u32()
@@ -350,12 +357,7 @@ def _read_discard_sample(d: Decoder) -> None:
     s = d.s
     ev = d.ev
     d.f("sampleType", "DISCARD")
-    length = d.u32()
-    start = d.pos
-    s.samples_generated = d.u32()
-    _read_data_source(d, True)
-    d.f("sampleSequenceNo", str(s.samples_generated))
-    d.f("sourceId", f"{s.ds_class}:{s.ds_index}")
+    length, start = _read_sample_head(d, True)
     s.drop_events = d.u32()
     d.f("dropEvents", str(s.drop_events))
     s.input_port = d.u32()
