@@ -13,7 +13,7 @@ import socket
 import stat
 import sys
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.output.clf import CommonLogSink
@@ -106,10 +106,6 @@ def _usage() -> str:
     return USAGE.format(cmd=os.path.basename(sys.argv[0]) or "sflowtool")
 
 
-if TYPE_CHECKING:
-    pass
-
-
 class Config:
     def __init__(self) -> None:
         self.port = 6343
@@ -120,7 +116,6 @@ class Config:
         self.controlled = False
         self.address: str | None = None
         self.keep_going = False
-        self.pcap_mode = ""  # "t", "T" or "M" when writing pcap
         self.forward: list[tuple[str, int]] = []
         self.vlans: bytearray | None = None  # VLAN filter, indexed by VLAN id (0-4096)
         self.remove_content = False
@@ -173,12 +168,14 @@ def parse_args(argv: list[str]) -> Config:
         raise BadOption(_glibc_message(exc)) from None
     cfg = Config()
     # like sflowtool -D, but wherever it stands (sflowtool only applies it to the -c/-f after it)
-    cfg.allow_dns = any(o in ("-D", "--allow-dns") for o, _ in opts)
+    cfg.allow_dns = any(_letter(opt) == "D" for opt, _ in opts)
     collectors: list[str] = []
+    last_output = ""  # like sflowtool, the last output option wins
     for opt, val in opts:
         o = _letter(opt)
         if o in ("l", "g", "j", "J", "H", "L", "t", "T", "M"):
             cfg.output_chosen = True
+            last_output = o
         if o == "p":
             cfg.port = _atoi(val)
         elif o == "f":
@@ -220,8 +217,6 @@ def parse_args(argv: list[str]) -> Config:
             _parse_vlans(cfg.vlans, 0, val)
         elif o == "x":
             cfg.remove_content = True
-        elif o in ("t", "T", "M"):
-            cfg.pcap_mode = o
         elif o == "l":
             cfg.sink = LineSink()
         elif o == "g":
@@ -266,12 +261,9 @@ def parse_args(argv: list[str]) -> Config:
         raise UsageError("-c needs the collector's UDP port too: -d PORT (NetFlow collectors often use 2055)")
     if cfg.netflow_port and not collectors:
         raise UsageError("-d needs the collector's address too: -c HOST")
-    if cfg.pcap_mode:
-        # like sflowtool, the last output option wins; a pcap option given last selects pcap
-        last = [o for o in map(_letter, (opt for opt, _ in opts)) if o in ("t", "T", "M", "l", "g", "j", "J", "H", "L")]
-        if last and last[-1] in ("t", "T", "M"):
-            cfg.sink = SflowtoolPcapSink(cfg.pcap_mode, from_socket=cfg.read_file is None,
-                                         remove_content=cfg.remove_content)  # fmt: skip
+    if last_output in ("t", "T", "M"):
+        cfg.sink = SflowtoolPcapSink(last_output, from_socket=cfg.read_file is None,
+                                     remove_content=cfg.remove_content)  # fmt: skip
     if cfg.vlans is not None:
         vlans = cfg.vlans
 
@@ -445,30 +437,32 @@ def encode_packets(cfg: Config, reader: PcapReader, printer: Printer, pacer: Pac
     def send(datagram: bytes) -> None:
         printer.datagram(datagram, pcap_time=clock_us // 1_000_000, pcap_time_us=clock_us % 1_000_000)
 
-    agent = SamplingAgent(cfg.sampling_n, send, now_ms=lambda: clock_us // 1000)
-    started = False
+    def now_ms() -> int:
+        return clock_us // 1000
+
+    agent: SamplingAgent | None = None
     for item in reader.packets():
         if isinstance(item, Notice):
             printer.error(item.message)
             continue
         ts_us = item.ts_sec * 1_000_000 + item.ts_usec
-        if not started:
+        if agent is None:
             # the agent boots with the first packet: uptimes count from it
-            started = True
             clock_us = ts_us
-            agent.boot_ms = clock_us // 1000
-        flush_us = (agent.last_send_ms + agent.FLUSH_MS + 1) * 1000
-        if agent.samples and flush_us < ts_us:
-            # a quiet spell: what waits goes out 500 ms after the last datagram, as an agent's timer would
+            agent = SamplingAgent(cfg.sampling_n, send, now_ms)
+        due = agent.due_ms()
+        if due is not None and due * 1000 < ts_us:
+            # a quiet spell: what waits goes out on the agent's timer, not when this packet comes
             if pacer is not None:
-                pacer.wait(flush_us)
-            clock_us = max(clock_us, flush_us)
+                pacer.wait(due * 1000)
+            clock_us = max(clock_us, due * 1000)
             agent.tick()
         if pacer is not None:
             pacer.wait(ts_us)
         clock_us = max(clock_us, ts_us)
         agent.packet(item.frame, item.wire_length)
-    agent.flush()  # the last, partly filled datagram too (sflowtool forgets it)
+    if agent is not None:
+        agent.flush()  # the last, partly filled datagram too (sflowtool forgets it)
 
 
 def run_udp(cfg: Config, printer: Printer) -> int:

@@ -60,24 +60,22 @@ class Printer:
             self.forwarder.forward(data)  # unchanged, every datagram, as sflowtool -f does
         if self.sink is None and self.netflow is None:
             return
-        error = None
+        caught = ""  # sflowtool's report of a broken datagram, before what the output adds to stderr
         try:
             dg = decode(data, source_ip=source_ip, read_time=read_time, read_time_us=read_time_us,
                         pcap_time=pcap_time, pcap_time_us=pcap_time_us, context=self.context)  # fmt: skip
         except DecodeError as exc:
             dg = exc.datagram
-            error = exc
+            caught = f"{exc.message}caught exception: {exc.kind}\n"
         if self.netflow is not None:
             for pkt, _ in self.netflow.encoder.encode(dg):
                 self.netflow.sender.send(pkt, dg.agent)
-            if self.sink is None:
-                if error is not None:
-                    self.error(f"{error.message}caught exception: {error.kind}\n")
-                return
-        assert self.sink is not None
+        if self.sink is None:
+            if caught:
+                self.error(caught)
+            return
         out, err = self.sink.render(dg)
-        if error is not None:
-            err = f"{error.message}caught exception: {error.kind}\n{err}"
+        err = caught + err
         if out:
             self.out.write(out.encode("latin-1") if isinstance(out, str) else out)
             if not self.batch:

@@ -236,6 +236,10 @@ class SamplingAgent:
         self.samples.append(sample)
         self.length += len(sample)
 
+    def due_ms(self) -> int | None:
+        """When what waits must go out, on the agent's clock (None when nothing waits)."""
+        return self.last_send_ms + self.FLUSH_MS + 1 if self.samples else None
+
     def tick(self) -> None:
         """Sends what is waiting once it is 500 ms old; call it while no packet comes."""
         if self.now_ms() - self.last_send_ms > self.FLUSH_MS:
