@@ -28,10 +28,8 @@ class NetflowSender:
     def __init__(self, collectors: list[str], port: int, spoof: bool = False) -> None:
         self.port = port
         self.spoof = spoof
-        self.collectors = collectors
         self.targets: list[tuple[int, socket.socket, str]] = []
         self.ip_id = 12000
-        self.errors = 0
         for address in collectors:
             family = socket.AF_INET6 if ":" in address else socket.AF_INET
             try:
@@ -68,8 +66,7 @@ class NetflowSender:
                     continue
                 s.sendto(self._spoofed(family, pkt, agent, dest), (dest, 0))
             except (BlockingIOError, ConnectionRefusedError):
-                # no collector listening yet, or its buffer full: NetFlow is best effort, as UDP is
-                self.errors += 1
+                pass  # no collector listening yet, or its buffer full: NetFlow is best effort, as UDP is
 
     def _spoofed(self, family: int, pkt: bytes, agent: str, dest: str) -> bytes:
         src = socket.inet_pton(family, agent)
@@ -87,7 +84,3 @@ class NetflowSender:
         udp = struct.pack("!HHHH", self.port, self.port, udp_len, 0)
         udp = udp[:6] + struct.pack("!H", checksum(pseudo + udp + pkt) or 0xFFFF)
         return ip + udp + pkt
-
-    def close(self) -> None:
-        for _, s, _ in self.targets:
-            s.close()

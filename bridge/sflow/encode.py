@@ -209,7 +209,9 @@ class SamplingAgent:
         self.send = send
         self.now_ms = now_ms or (lambda: time.monotonic_ns() // 1_000_000)
         self.rnd = rnd or random.Random()
-        self.header = _u32(5) + address(agent) + _u32(sub_agent)
+        self.agent = agent
+        self.sub_agent = sub_agent
+        self.empty = len(datagram(agent, sub_agent, 0, 0, []))  # the datagram header's size
         self.boot_ms = self.now_ms()
         self.last_send_ms = -self.FLUSH_MS - 1  # the first sample goes out at once, as sflowtool's does
         self.pool = 0
@@ -217,7 +219,7 @@ class SamplingAgent:
         self.sample_seq = 0
         self.datagram_seq = 0
         self.samples: list[bytes] = []
-        self.length = len(self.header) + 12
+        self.length = self.empty
 
     def packet(self, frame: bytes, wire_length: int) -> None:
         """One packet seen on the wire (``frame`` as captured, maybe cut short of ``wire_length``)."""
@@ -251,7 +253,6 @@ class SamplingAgent:
         now = self.now_ms()
         self.last_send_ms = now
         self.datagram_seq += 1
-        head = self.header + _u32(self.datagram_seq) + _u32(now - self.boot_ms) + _u32(len(self.samples))
-        self.send(head + b"".join(self.samples))
+        self.send(datagram(self.agent, self.sub_agent, self.datagram_seq, now - self.boot_ms, self.samples))
         self.samples = []
-        self.length = len(self.header) + 12
+        self.length = self.empty
