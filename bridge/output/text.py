@@ -42,8 +42,17 @@ class TextSink:
         return "".join(out), ""
 
 
-def _context(now: str, c: tuple[str, int, int, int, int, int, int]) -> str:
-    return f"{now} {c[0]} {c[1]} {c[2]} {c[3]}:{c[4]} {fmt_tag(c[5])} {fmt_tag(c[6])} "
+Context = tuple[str, int, int, int, int, int, int]  # agent, sub-agent, sequence, ds class, ds index, tags
+
+
+def _head(now: str, c: Context) -> str:
+    """The datagram's part of a -g line prefix: time, agent, sub-agent, sequence number."""
+    return f"{now} {c[0]} {c[1]} {c[2]} "
+
+
+def _prefix(head: str, c: Context) -> str:
+    """A whole -g line prefix: the datagram's part, then data source, sample tag, record tag."""
+    return f"{head}{c[3]}:{c[4]} {fmt_tag(c[5])} {fmt_tag(c[6])} "
 
 
 class GrepSink:
@@ -55,13 +64,13 @@ class GrepSink:
 
     def render(self, dg: Datagram) -> tuple[str, str]:
         now = iso_local(dg.timestamp)
-        ctx: tuple[str, int, int, int, int, int, int] = ("-", 0, 0, 0, 0, 0, 0)
-        pre = _context(now, ctx)
+        ctx: Context = ("-", 0, 0, 0, 0, 0, 0)
+        head = (ctx[0], ctx[1], ctx[2])
+        head_text = _head(now, ctx)  # made again only when the datagram's part changes
+        pre = _prefix(head_text, ctx)
         out: list[str] = []
         run: list[str] = [_START]
         add = run.append
-        head = (ctx[0], ctx[1], ctx[2])
-        head_text = f"{now} {ctx[0]} {ctx[1]} {ctx[2]} "  # the datagram's part of the prefix, made once
         for k, v in dg.events:
             if isinstance(k, str):
                 if "\n" in v:
@@ -80,13 +89,13 @@ class GrepSink:
                     ctx = v
                     if (ctx[0], ctx[1], ctx[2]) != head:
                         head = (ctx[0], ctx[1], ctx[2])
-                        head_text = f"{now} {ctx[0]} {ctx[1]} {ctx[2]} "
-                    pre = f"{head_text}{ctx[3]}:{ctx[4]} {fmt_tag(ctx[5])} {fmt_tag(ctx[6])} "
+                        head_text = _head(now, ctx)
+                    pre = _prefix(head_text, ctx)
             elif code == E.CTX_ELEMENT:
                 if v != ctx[6]:
                     _flush(out, run, pre)
                     ctx = (ctx[0], ctx[1], ctx[2], ctx[3], ctx[4], ctx[5], v)
-                    pre = f"{head_text}{ctx[3]}:{ctx[4]} {fmt_tag(ctx[5])} {fmt_tag(v)} "
+                    pre = _prefix(head_text, ctx)
             elif code == E.LOG:
                 add(v)
             elif code == E.TIME:
