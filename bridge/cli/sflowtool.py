@@ -119,7 +119,7 @@ class Config:
         self.forward: list[tuple[str, int]] = []
         self.vlans: bytearray | None = None  # VLAN filter, indexed by VLAN id (0-4096)
         self.remove_content = False
-        self.output_chosen = False  # an output option was given (with -f or -c alone sflowtool prints nothing)
+        self.output = ""  # the last output option given, as sflowtool's last one wins ("" for none)
         self.allow_dns = False
         self.sample_filter: Callable[[Any], bool] | None = None  # the VLAN filter (sflowtool's sampleFilterOK)
         self.netflow_collectors: dict[int, str] = {}  # the last -c of each address family, resolved
@@ -170,12 +170,10 @@ def parse_args(argv: list[str]) -> Config:
     # like sflowtool -D, but wherever it stands (sflowtool only applies it to the -c/-f after it)
     cfg.allow_dns = any(_letter(opt) == "D" for opt, _ in opts)
     collectors: list[str] = []
-    last_output = ""  # like sflowtool, the last output option wins
     for opt, val in opts:
         o = _letter(opt)
         if o in ("l", "g", "j", "J", "H", "L", "t", "T", "M"):
-            cfg.output_chosen = True
-            last_output = o
+            cfg.output = o
         if o == "p":
             cfg.port = _atoi(val)
         elif o == "f":
@@ -261,8 +259,8 @@ def parse_args(argv: list[str]) -> Config:
         raise UsageError("-c needs the collector's UDP port too: -d PORT (NetFlow collectors often use 2055)")
     if cfg.netflow_port and not collectors:
         raise UsageError("-d needs the collector's address too: -c HOST")
-    if last_output in ("t", "T", "M"):
-        cfg.sink = SflowtoolPcapSink(last_output, from_socket=cfg.read_file is None,
+    if cfg.output in ("t", "T", "M"):
+        cfg.sink = SflowtoolPcapSink(cfg.output, from_socket=cfg.read_file is None,
                                      remove_content=cfg.remove_content)  # fmt: skip
     if cfg.vlans is not None:
         vlans = cfg.vlans
@@ -523,7 +521,7 @@ def run(args: list[str], stdin: BinaryIO, out: BinaryIO, err: BinaryIO) -> int:
     # forwarding or NetFlow alone print nothing, as in sflowtool; with an output option all go on
     # (sflowtool keeps only the last of them)
     exporting = forwarder is not None or netflow is not None
-    sink = cfg.sink if (cfg.output_chosen or not exporting) else None
+    sink = cfg.sink if (cfg.output or not exporting) else None
     printer = Printer(sink, out, err, forwarder, netflow)
     try:
         start = getattr(sink, "start", None)
