@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from typing import Final
+from typing import Final, cast
 
 from bridge.sflow.reader import DECODE_ERROR, EOS, DecodeError
 
@@ -48,6 +48,35 @@ class Headers:
         self.no_header = 0  # flow samples that carried no sampled header
 
 
+# XDR is a sequence of big-endian 32-bit words, and the walk indexes them: ``w[i]``.
+# Compiled (scripts/build_native.py), Words reads them in place, natively; the
+# interpreter is faster indexing an array of them made at once, so it gets that.
+_COMPILED: Final = __file__.endswith(".so")
+
+
+class Words:
+    """A datagram's big-endian 32-bit words, read in place (the compiled walk's ``w``)."""
+
+    __slots__ = ("b",)
+
+    def __init__(self, b: bytes) -> None:
+        self.b = b
+
+    def __getitem__(self, i: int) -> int:
+        b = self.b
+        p = i * 4
+        return (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]
+
+
+def _word_array(data: bytes) -> array[int]:
+    """The words all at once (the plain-Python walk's ``w``)."""
+    w = array("I")
+    w.frombytes(data[: len(data) & ~3])
+    if _SWAP:
+        w.byteswap()
+    return w
+
+
 def _eos(pos: int, what: str) -> DecodeError:
     return DecodeError(EOS, pos, f"{what} runs past the end of the datagram")
 
@@ -57,12 +86,8 @@ def walk(data: bytes) -> Headers:
     end = len(data)
     if end < 28:
         raise _eos(0, "datagram header")
-    # XDR is a sequence of big-endian 32-bit words: read them all at once, then index
-    w = array("I")
-    w.frombytes(data[: end & ~3])
-    if _SWAP:
-        w.byteswap()
-    nw = len(w)
+    w: Words = Words(data) if _COMPILED else cast(Words, _word_array(data))
+    nw = end >> 2
     if w[0] != 5:
         raise DecodeError(DECODE_ERROR, 0, f"not an sFlow v5 datagram (version {w[0]})")
     h = Headers()
