@@ -3,7 +3,7 @@
 
 1. Conversion: ``sflow-bridge -r FILE -w /dev/null`` on a realistic capture (the
    workload of scripts/bench.py), against a baseline run in the same command
-   (reading the file's records without decoding them).
+   (reading the file's records without decoding them); the best of --repeat runs of each.
 2. Live: a sender on loopback (its datagrams precomputed, so that it is not the
    limit) sends at increasing rates for --seconds each to a fresh ``sflow-bridge``;
    loss is what the sender sent minus what the bridge counted, and the kernel's own
@@ -71,7 +71,7 @@ print(*counts)
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 
-def conversion(n: int) -> None:
+def conversion(n: int, repeat: int) -> None:
     with tempfile.TemporaryDirectory(prefix="sflow-bench-") as tmp:
         path = Path(tmp) / "bench.pcap"
         samples = write_capture(path, n)
@@ -79,13 +79,13 @@ def conversion(n: int) -> None:
 
         import bridge
 
-        base, base_rss = run([sys.executable, "-c", BASELINE, str(path)])
+        base, base_rss = run([sys.executable, "-c", BASELINE, str(path)], repeat=repeat)
         conv = REPORT_HWM + "sys.argv[0] = 'sflow-bridge'\nrunpy.run_module('bridge.cli.bridge', run_name='__main__')\n"
         rows = []
         for pure in (False, True) if bridge.compiled() else (True,):
-            secs, rss = run([sys.executable, "-c", conv, "-r", str(path), "-w", os.devnull], pure)
+            secs, rss = run([sys.executable, "-c", conv, "-r", str(path), "-w", os.devnull], pure, repeat)
             rows.append(("plain Python" if pure else "compiled", secs, rss))
-    print(f"\nconversion of {n} datagrams ({samples} samples):")
+    print(f"\nconversion of {n} datagrams ({samples} samples), best of {repeat} runs:")
     print(
         f"  read only (baseline)           {n / base:10,.0f} datagrams/s   1.00 x time   peak {base_rss / 1024:.1f} MiB"
     )
@@ -258,11 +258,12 @@ def latency(count: int = 20) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datagrams", type=int, default=100_000)
+    p.add_argument("--repeat", type=int, default=3, help="conversion runs; the best is shown (default 3)")
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--rates", default="10000,20000,30000,40000,50000,55000,60000,70000,80000")
     p.add_argument("--api-rate", type=int, default=20000, help="rate of the run under API load (default 20000)")
     args = p.parse_args()
-    conversion(args.datagrams)
+    conversion(args.datagrams, args.repeat)
     live([int(r) for r in args.rates.split(",")], args.seconds)
     under_api_load(args.api_rate, args.seconds)
     latency()
