@@ -321,3 +321,25 @@ def test_sigterm_writes_everything_received_before_it() -> None:
         out, _ = tl.communicate(timeout=30)
         assert br.wait(timeout=10) == 0
     assert len(out.decode().splitlines()) == 15000
+
+
+@needs_tools
+def test_tcpdump_rotates_the_stream_into_files(tmp_path: Path) -> None:
+    # the README's rotation: tcpdump -C (in millions of bytes) -W (files); -Z root as tcpdump drops to its own user
+    target = tmp_path / "sampled.pcap"
+    tool = ["tcpdump", "-r", "-", "-w", str(target), "-C", "1", "-W", "3", "-Z", "root"]
+    with pipeline(tool, "-4") as (br, tl, port):
+        for i in range(4):  # about 2.4 MB of records, sent in bursts the socket buffer holds
+            send(("127.0.0.1", port), [datagram(1000 * i + j + 1, list(FRAMES.values())) for j in range(1000)])
+            time.sleep(0.2)
+        _, err, summary = finish(br, tl)
+    assert "20000 packets written" in summary, summary
+    files = sorted(tmp_path.glob("sampled.pcap*"))
+    assert [f.name for f in files] == ["sampled.pcap0", "sampled.pcap1", "sampled.pcap2"], err
+    counts = []
+    for f in files:
+        assert f.stat().st_size <= 1_100_000
+        check = subprocess.run(["tcpdump", "-n", "-r", str(f)], capture_output=True, timeout=60)
+        assert check.returncode == 0, check.stderr
+        counts.append(len(check.stdout.splitlines()))
+    assert sum(counts) == 20000 and min(counts) > 0, counts
