@@ -10,12 +10,11 @@ end of a short header sees the datagram's next bytes just as sflowtool does.
 
 from __future__ import annotations
 
-import socket
 import struct
 from typing import Final
 
 from bridge.sflow.events import block, block_under
-from bridge.sflow.reader import Decoder, Sample, fmt_ip6
+from bridge.sflow.reader import Decoder, Sample, fmt_ip4, fmt_ip6
 
 _VLAN_TPIDS: Final = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
 _IP6_EXT: Final = frozenset((0, 43, 44, 51, 60))
@@ -168,8 +167,8 @@ def decode_ipv4(d: Decoder, s: Sample) -> None:
     if end - ptr < 20:
         return
     vhl, tos, tot_len, _, frag, ttl, proto, _, src, dst = _IPV4.unpack_from(buf, ptr)
-    s.ipsrc = socket.inet_ntoa(src)
-    s.ipdst = socket.inet_ntoa(dst)
+    s.ipsrc = fmt_ip4(src)
+    s.ipdst = fmt_ip4(dst)
     s.ip_protocol = proto
     s.ip_tos = tos
     s.ip_ttl = ttl

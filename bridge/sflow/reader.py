@@ -38,7 +38,7 @@ F32: Final = struct.Struct(">f")
 F64: Final = struct.Struct(">d")
 _U32_FROM: Final = U32.unpack_from
 _TAG_LEN: Final = struct.Struct(">II").unpack_from
-# compiled code reads a word from the bytes natively; the interpreter is faster through struct
+# compiled code reads words and bytes natively; the interpreter is faster through struct and socket
 _COMPILED: Final = __file__.endswith(".so")
 
 
@@ -66,12 +66,14 @@ def signed32(v: int) -> int:
 
 
 def fmt_ip4(b: bytes) -> str:
+    if _COMPILED:
+        return f"{b[0]}.{b[1]}.{b[2]}.{b[3]}"  # natively: no call into libc's snprintf
     return socket.inet_ntoa(b)
 
 
 def fmt_ip6(b: bytes) -> str:
-    h = b.hex()
-    return ":".join((h[0:4], h[4:8], h[8:12], h[12:16], h[16:20], h[20:24], h[24:28], h[28:32]))
+    """All eight groups, zeros kept, as sflowtool prints them."""
+    return b.hex(":", 2)
 
 
 _TAGS: Final[dict[int, str]] = {}
