@@ -96,44 +96,43 @@ class JsonSink:
     def _compact(self, dg: Datagram) -> str:
         """``-j``: the same walk as :meth:`render` without indentation, inlined (the common case)."""
         out = ["{"]
-        add = out.append
         list_start = True  # nothing yet in the open object or array: no comma before the next member
         for k, v in dg.events:
             if isinstance(k, str):
                 if list_start:
                     list_start = False
                 else:
-                    add(",")
-                add(f'"{k}":"{v}"')
+                    out.append(",")
+                out.append(f'"{k}":"{v}"')
                 continue
             if isinstance(k, E.Block):
                 if not list_start:
-                    add(",")
+                    out.append(",")
                 list_start = False
-                add(k.json % v)
+                out.append(k.json % v)
                 continue
             code: int = k  # the event codes are ints: compared natively once compiled
             if code == E.OBJ or code == E.ARR:
                 if not list_start:
-                    add(",")
+                    out.append(",")
                 if v:
-                    add(f'"{v}":')
-                add("{" if code == E.OBJ else "[")
+                    out.append(f'"{v}":')
+                out.append("{" if code == E.OBJ else "[")
                 list_start = True
             elif code == E.OBJ_END:
-                add("}")
+                out.append("}")
                 list_start = False
             elif code == E.ARR_END:
-                add("]")
+                out.append("]")
                 list_start = False
             elif code == E.TIME or code == E.JSON_FIELD:
                 if list_start:
                     list_start = False
                 else:
-                    add(",")
-                add(f'"{v[0]}":"{iso_local(v[1]) if code == E.TIME else v[1]}"')
+                    out.append(",")
+                out.append(f'"{v[0]}":"{iso_local(v[1]) if code == E.TIME else v[1]}"')
             elif code == E.JSON_ITEM:
-                add("," if v == "," else f'"{v}" ')
-        add("}\n")
+                out.append("," if v == "," else f'"{v}" ')
+        out.append("}\n")
         self.list_start = False
         return "".join(out)

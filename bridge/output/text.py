@@ -23,22 +23,21 @@ class TextSink:
 
     def render(self, dg: Datagram) -> tuple[str, str]:
         out = [_START]
-        add = out.append
         for k, v in dg.events:
             if isinstance(k, str):
-                add(f"{k} {v}\n")
+                out.append(f"{k} {v}\n")
                 continue
             if isinstance(k, E.Block):
-                add(k.text % v)
+                out.append(k.text % v)
                 continue
             code: int = k  # the event codes are ints: compared natively once compiled
             if code == E.LOG:
-                add(v)
+                out.append(v)
             elif code == E.TIME:
-                add(f"{v[0]} {iso_local(v[1])}\n")
+                out.append(f"{v[0]} {iso_local(v[1])}\n")
             elif code == E.FLAT_FIELD:
-                add(f"{v[0]} {v[1]}\n")
-        add(_END)
+                out.append(f"{v[0]} {v[1]}\n")
+        out.append(_END)
         return "".join(out), ""
 
 
@@ -70,17 +69,16 @@ class GrepSink:
         pre = _prefix(head_text, ctx)
         out: list[str] = []
         run: list[str] = [_START]
-        add = run.append
         for k, v in dg.events:
             if isinstance(k, str):
                 if "\n" in v:
                     _flush(out, run, pre)
                     out.append(f"{pre}{k} {v}\n")
                 else:
-                    add(f"{k} {v}\n")
+                    run.append(f"{k} {v}\n")
                 continue
             if isinstance(k, E.Block):
-                add(k.text % v)
+                run.append(k.text % v)
                 continue
             code: int = k
             if code == E.CTX:
@@ -97,16 +95,16 @@ class GrepSink:
                     ctx = (ctx[0], ctx[1], ctx[2], ctx[3], ctx[4], ctx[5], v)
                     pre = _prefix(head_text, ctx)
             elif code == E.LOG:
-                add(v)
+                run.append(v)
             elif code == E.TIME:
-                add(f"{v[0]} {iso_local(v[1])}\n")
+                run.append(f"{v[0]} {iso_local(v[1])}\n")
             elif code == E.FLAT_FIELD:
                 if "\n" in v[1]:
                     _flush(out, run, pre)
                     out.append(f"{pre}{v[0]} {v[1]}\n")
                 else:
-                    add(f"{v[0]} {v[1]}\n")
-        add(_END)
+                    run.append(f"{v[0]} {v[1]}\n")
+        run.append(_END)
         _flush(out, run, pre)
         return "".join(out), ""
 
