@@ -19,11 +19,10 @@ import os
 import select
 import signal
 import sys
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from bridge import __version__
 from bridge.net.accounting import Accounting
-from bridge.net.api import Api
 from bridge.net.capture_stream import StreamHub
 from bridge.net.forwarding import Forwarder, SessionError, parse_session
 from bridge.net.pcap_bridge import RCVBUF, Bridge, Output, drain
@@ -31,6 +30,9 @@ from bridge.net.pcapfile import PcapError, PcapReader
 from bridge.output.bpf import CaptureFilter, FilterError
 from bridge.output.pcap import DLT_EN10MB, file_header
 from bridge.output.pcapng import PcapngWriter
+
+if TYPE_CHECKING:
+    from bridge.net.api import Api
 
 
 class _Signals:
@@ -224,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
 def _start_api(args: argparse.Namespace, forwarder: Forwarder, err: BinaryIO, p: argparse.ArgumentParser) -> Api | None:
     if args.api == "none" or (args.api is None and args.read is not None):
         return None  # no API unless asked for when converting a file
+    from bridge.net.api import Api  # here: its HTTP modules take a third of the start-up time
+
     where = args.api or "127.0.0.1:8008"
     host, _, port_text = where.rpartition(":")
     try:
