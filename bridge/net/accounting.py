@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Sequence
+
+from bridge.sflow.headers import SampleInfo
 
 KIND_NAMES = {1: "flow", 2: "counters", 5: "discard", 0: "other"}
 
@@ -21,7 +22,7 @@ class AgentStats:
 
     def __init__(self, now: float) -> None:
         self.datagrams = 0
-        self.samples: Counter[int] = Counter()  # by sample kind
+        self.samples: dict[int, int] = {}  # by sample kind
         self.seq: int | None = None  # last datagram sequence number
         self.lost = 0  # datagrams missing from the sequence
         self.restarts = 0  # steps back in the sequence: agent restarts or reordering
@@ -57,7 +58,7 @@ class Accounting:
         return st
 
     def datagram(
-        self, agent: bytes, sub_agent: int, sequence: int, samples: Sequence[tuple[int, ...]], now: float
+        self, agent: bytes, sub_agent: int, sequence: int, samples: list[SampleInfo], now: float
     ) -> None:
         self.datagrams += 1
         st = self.agent(agent, sub_agent, now)
@@ -75,7 +76,7 @@ class Accounting:
         counts = st.samples
         for info in samples:
             kind = info[0]
-            counts[kind] += 1
+            counts[kind] = counts.get(kind, 0) + 1
             if kind:
                 ds = info[1] << 32 | info[2]
                 key = ds << 3 | kind
