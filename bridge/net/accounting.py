@@ -57,9 +57,7 @@ class Accounting:
         st.last_seen = now
         return st
 
-    def datagram(
-        self, agent: bytes, sub_agent: int, sequence: int, samples: list[SampleInfo], now: float
-    ) -> None:
+    def datagram(self, agent: bytes, sub_agent: int, sequence: int, samples: list[SampleInfo], now: float) -> None:
         self.datagrams += 1
         st = self.agent(agent, sub_agent, now)
         st.datagrams += 1
