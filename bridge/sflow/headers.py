@@ -13,7 +13,7 @@ import sys
 from array import array
 from typing import Final, cast
 
-from bridge.sflow.reader import DECODE_ERROR, EOS, DecodeError
+from bridge.sflow.reader import DECODE_ERROR, EOS, DecodeError, compiled_function
 
 _SWAP: Final = sys.byteorder == "little"
 assert array("I").itemsize == 4
@@ -48,12 +48,6 @@ class Headers:
         self.no_header = 0  # flow samples that carried no sampled header
 
 
-# XDR is a sequence of big-endian 32-bit words, and the walk indexes them: ``w[i]``.
-# Compiled (scripts/build_native.py), Words reads them in place, natively; the
-# interpreter is faster indexing an array of them made at once, so it gets that.
-_COMPILED: Final = __file__.endswith(".so")
-
-
 class Words:
     """A datagram's big-endian 32-bit words, read in place (the compiled walk's ``w``)."""
 
@@ -79,6 +73,12 @@ def _word_array(data: bytes) -> array[int]:
 
 def _eos(pos: int, what: str) -> DecodeError:
     return DecodeError(EOS, pos, f"{what} runs past the end of the datagram")
+
+
+# XDR is a sequence of big-endian 32-bit words, and the walk indexes them: ``w[i]``.
+# Compiled (scripts/build_native.py), Words reads them in place, natively; the
+# interpreter is faster indexing an array of them made at once, so it gets that.
+_COMPILED: Final = compiled_function(_eos)
 
 
 def walk(data: bytes) -> Headers:

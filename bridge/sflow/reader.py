@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import types
 from typing import Any, Final
 
 from bridge.sflow import events as E
@@ -38,8 +39,19 @@ F32: Final = struct.Struct(">f")
 F64: Final = struct.Struct(">d")
 _U32_FROM: Final = U32.unpack_from
 _TAG_LEN: Final = struct.Struct(">II").unpack_from
+
+
+def compiled_function(fn: object) -> bool:
+    """Whether ``fn``, a function of the calling module, runs compiled (scripts/build_native.py).
+
+    Compiled functions are built-in functions, not Python ones. (``__file__`` cannot
+    tell: Debian 12's mypyc runs a module's body before it is set.)
+    """
+    return not isinstance(fn, types.FunctionType)
+
+
 # compiled code reads words and bytes natively; the interpreter is faster through struct and socket
-_COMPILED: Final = __file__.endswith(".so")
+_COMPILED: Final = compiled_function(compiled_function)
 
 
 class DecodeError(Exception):
