@@ -101,18 +101,22 @@ class JsonSink:
             if isinstance(k, str):
                 if list_start:
                     list_start = False
+                    out.append(f'"{k}":"{v}"')
                 else:
-                    out.append(",")
-                out.append(f'"{k}":"{v}"')
+                    out.append(f',"{k}":"{v}"')  # the comma in the same string: one piece fewer to join
                 continue
             if isinstance(k, E.Block):
-                if not list_start:
-                    out.append(",")
-                list_start = False
-                out.append(k.json % v)
+                if list_start:
+                    list_start = False
+                    out.append(k.json % v)
+                else:
+                    out.append(k.json_after % v)
                 continue
             code: int = k  # the event codes are ints: compared natively once compiled
-            if code == E.OBJ or code == E.ARR:
+            if code == E.OBJ and not v:  # a sample or a record: the most common opening
+                out.append("{" if list_start else ",{")
+                list_start = True
+            elif code == E.OBJ or code == E.ARR:
                 if not list_start:
                     out.append(",")
                 if v:

@@ -49,9 +49,9 @@ def _head(now: str, c: Context) -> str:
     return f"{now} {c[0]} {c[1]} {c[2]} "
 
 
-def _prefix(head: str, c: Context) -> str:
-    """A whole -g line prefix: the datagram's part, then data source, sample tag, record tag."""
-    return f"{head}{c[3]}:{c[4]} {fmt_tag(c[5])} {fmt_tag(c[6])} "
+def _sample_prefix(head: str, c: Context) -> str:
+    """A -g line prefix up to the record tag: the datagram's part, then data source and sample tag."""
+    return f"{head}{c[3]}:{c[4]} {fmt_tag(c[5])} "
 
 
 class GrepSink:
@@ -66,7 +66,9 @@ class GrepSink:
         ctx: Context = ("-", 0, 0, 0, 0, 0, 0)
         head = (ctx[0], ctx[1], ctx[2])
         head_text = _head(now, ctx)  # made again only when the datagram's part changes
-        pre = _prefix(head_text, ctx)
+        element = 0  # the record tag: within a sample only it changes, so the rest of the prefix is kept
+        sample_pre = _sample_prefix(head_text, ctx)
+        pre = f"{sample_pre}{fmt_tag(element)} "
         out: list[str] = []
         run: list[str] = [_START]
         for k, v in dg.events:
@@ -82,18 +84,20 @@ class GrepSink:
                 continue
             code: int = k
             if code == E.CTX:
-                if v != ctx:
+                if v != ctx or v[6] != element:
                     _flush(out, run, pre)
                     ctx = v
+                    element = ctx[6]
                     if (ctx[0], ctx[1], ctx[2]) != head:
                         head = (ctx[0], ctx[1], ctx[2])
                         head_text = _head(now, ctx)
-                    pre = _prefix(head_text, ctx)
+                    sample_pre = _sample_prefix(head_text, ctx)
+                    pre = f"{sample_pre}{fmt_tag(element)} "
             elif code == E.CTX_ELEMENT:
-                if v != ctx[6]:
+                if v != element:
                     _flush(out, run, pre)
-                    ctx = (ctx[0], ctx[1], ctx[2], ctx[3], ctx[4], ctx[5], v)
-                    pre = _prefix(head_text, ctx)
+                    element = v
+                    pre = f"{sample_pre}{fmt_tag(element)} "
             elif code == E.LOG:
                 run.append(v)
             elif code == E.TIME:
@@ -113,8 +117,9 @@ def _flush(out: list[str], run: list[str], pre: str) -> None:
     """Appends the gathered lines to ``out``, each prefixed with ``pre``."""
     if run:
         text = "".join(run)
+        breaks = text.count("\n")
         if text.endswith("\n"):
-            out.append(pre + text[:-1].replace("\n", "\n" + pre) + "\n")
-        else:
-            out.append(pre + text.replace("\n", "\n" + pre))
+            breaks -= 1  # no prefix after the last line's end
+        out.append(pre)
+        out.append(text.replace("\n", "\n" + pre, breaks) if breaks else text)
         run.clear()

@@ -44,13 +44,14 @@ class Block:
     prefixes each line by splitting the block's text at newlines).
     """
 
-    __slots__ = ("names", "text", "json", "_json_indented")
+    __slots__ = ("names", "text", "json", "json_after", "_json_indented")
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
         esc = [n.replace("%", "%%") for n in names]
         self.text = "".join(f"{n} %s\n" for n in esc)
         self.json = ",".join(f'"{n}":"%s"' for n in esc)
+        self.json_after = "," + self.json  # after another member
         self._json_indented: dict[int, str] = {}
 
     def json_indented(self, depth: int) -> str:
