@@ -217,6 +217,8 @@ def under_api_load(rate: int, seconds: float) -> None:
     time.sleep(0.5)
     stop.set()
     poller.join()
+    totals = json.loads(urllib.request.urlopen(f"{base}/analyzer/json", timeout=5).read())
+    dropped = [totals["forwardDropped"].get(f"bench{i}", 0) for i in range(2)]
     summary = stop_bridge(p)
     counter.send_signal(signal.SIGTERM)
     out, _ = counter.communicate(timeout=30)
@@ -228,6 +230,8 @@ def under_api_load(rate: int, seconds: float) -> None:
     print("  (2 forwarding sessions, /agents/json polled 10 times a second)")
     print(f"  sent {sent:,d}, bridge counted {got:,d}, loss {loss * 100:.3f} %, forwarded {received[0]:,d} and "
           f"{received[1]:,d}, {polls[0]} polls")  # fmt: skip
+    print(f"  copies dropped because the forwarding process was behind (counted by the bridge): "
+          f"{dropped[0]:,d} and {dropped[1]:,d}")  # fmt: skip
 
 
 def latency(count: int = 20) -> None:

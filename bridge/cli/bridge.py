@@ -75,6 +75,11 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
     if watch_stdout:
         poller.register(bridge.out.fd, 0)  # only POLLERR/POLLHUP: the reader went away
     out = bridge.out
+    forwarder = bridge.forwarder
+    if forwarder is not None and (bridge.hub is not None or forwarder.sessions):  # sessions there or to come
+        forwarder.start_process()  # live, copies go from a process of their own (bridge/net/forwarding.py)
+    else:
+        forwarder = None
     try:
         while not sig.stop and not out.closed:
             if sig.report:
@@ -90,12 +95,16 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
                     break
                 drain(by_fd[fd], bridge, 1024)  # bounded, so that a flood cannot starve the flush
             out.flush()
+            if forwarder is not None:
+                forwarder.flush()
         if sig.stop and not out.closed:
             # what had arrived before the signal is still in the socket buffers: write it too
             for s in socks:
                 drain(s, bridge, 1 << 20)
     finally:
         out.flush()
+        if forwarder is not None:
+            forwarder.close()
         drops = [kernel_drops(s) for s in socks]
         for s in socks:
             s.close()
@@ -164,7 +173,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-streams", type=int, default=8, help="most /capture.pcap clients at once (default 8)")
     p.add_argument("--forward", action="append", default=[], metavar="HOST[/PORT]",
                    help="forward every datagram, unchanged, to HOST port PORT (default 6343); repeatable")  # fmt: skip
-    p.add_argument("--max-sessions", type=int, default=32, help="most forwarding sessions (default 32)")
+    p.add_argument("--max-sessions", type=int, default=32, help="most forwarding sessions (default 32, at most 255)")
     p.add_argument("--state", metavar="FILE", help="keep forwarding sessions in FILE across restarts")
     p.add_argument("--version", action="version", version=f"sflow-bridge {__version__}")
     return p
@@ -184,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(args_list)
     if not 0 <= args.port <= 65535:
         p.error(f"port {args.port} out of range")
+    if not 0 <= args.max_sessions <= 255:
+        p.error(f"--max-sessions {args.max_sessions}: from 0 to 255")
     err = sys.stderr.buffer
     try:
         flt = CaptureFilter(args.filter) if args.filter else None

@@ -118,6 +118,7 @@ class Api:
             "flowSamplesWithoutHeader": a.no_header,
             "forwarded": {name: s.forwarded for name, s in self.forwarder.sessions.items()},
             "forwardErrors": {name: s.errors for name, s in self.forwarder.sessions.items()},
+            "forwardDropped": {name: s.dropped for name, s in self.forwarder.sessions.items()},
             "uptime": round(time.time() - self.started, 3),
             "streams": [c.status() for c in self.hub.clients],
         }
@@ -140,6 +141,8 @@ class Api:
             metric("socket_drops_total", "counter", "datagrams the kernel dropped", [("", a["socketDrops"])])
         metric("forwarded_total", "counter", "datagrams forwarded, per session",
                [(f'{{session="{n}"}}', v) for n, v in a["forwarded"].items()])  # fmt: skip
+        metric("forward_dropped_total", "counter", "copies dropped while the forwarding process was behind",
+               [(f'{{session="{n}"}}', v) for n, v in a["forwardDropped"].items()])  # fmt: skip
         every = list(self.agents().values())
         agents = [v for v in every if v["subAgent"] is not None]  # senders of datagrams that decoded
 
@@ -206,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
             if s is None:
                 self._error(404, f"no forwarding session {m.group(1)!r}")
             else:
-                self._send(200, {**s.to_json(), "forwarded": s.forwarded, "errors": s.errors})
+                self._send(200, {**s.to_json(), "forwarded": s.forwarded, "errors": s.errors, "dropped": s.dropped})
         else:
             self._error(404, f"no such resource: {path}")
 

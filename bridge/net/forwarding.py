@@ -4,6 +4,12 @@ A session is named and has a destination (IPv4 or IPv6 address, UDP port, 6343
 by default) and an optional list of agents (addresses or CIDR prefixes) whose
 datagrams it carries; an empty list means every agent. This is sFlow-RT's
 forwarding model, so the same JSON works against both.
+
+In sflow-bridge's live mode the copies are sent by a forwarding process
+(bridge/net/forward_worker.py), so that sending them never costs the capture its
+packets: the receive loop hands it each burst of datagrams with one pipe write,
+and when it falls behind, the copies it cannot take are dropped and counted per
+session (``dropped``) while the pcap stream goes on whole.
 """
 
 from __future__ import annotations
@@ -13,11 +19,22 @@ import json
 import os
 import re
 import socket
+import struct
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+# the pipe to the forwarding process: a datagram is [u16 length][u8 sessions][their slots][datagram];
+# a length of 0 announces the session table, [u32 length][JSON {slot: [address, port]}]
+FRAME_HEAD = struct.Struct(">HB")
+TABLE_HEAD = struct.Struct(">HI")
+PIPE_SIZE = 1 << 20  # what the process may fall behind by before copies are dropped
 
 
 class SessionError(ValueError):
@@ -33,6 +50,8 @@ class Session:
     networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list, repr=False)
     forwarded: int = 0
     errors: int = 0
+    dropped: int = 0  # copies the forwarding process could not take in time
+    slot: int = field(default=-1, repr=False)  # the session's number in the forwarding process
 
     def to_json(self) -> dict[str, object]:
         return {"address": self.address, "port": self.port, "agents": list(self.agents)}
@@ -92,6 +111,11 @@ class Forwarder:
         self._sock4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock6: socket.socket | None = None
         self._local = _local_addresses()
+        self._proc: Any = None  # the forwarding process, once started
+        self._fd = -1
+        # datagrams with their sessions, and session tables (with no sessions), in the order they came
+        self._pending: list[tuple[bytes, tuple[Session, ...]]] = []
+        self._rest = b""  # the part of the last write the pipe did not take
         if state_file and os.path.exists(state_file):
             self._load(state_file)
 
@@ -106,11 +130,16 @@ class Forwarder:
                 raise SessionError(f"at most {self.max_sessions} forwarding sessions")
             old = self.sessions.get(session.name)
             if old is not None:
-                session.forwarded, session.errors = old.forwarded, old.errors
+                session.forwarded, session.errors, session.dropped = old.forwarded, old.errors, old.dropped
+                session.slot = old.slot
+            else:
+                used = {s.slot for s in self.sessions.values()}
+                session.slot = min(set(range(len(used) + 1)) - used)
             table = dict(self.sessions)
             table[session.name] = session
             self.sessions = table  # replaced whole: the receive loop iterates a snapshot without locking
             self._save()
+            self._announce()
         return new
 
     def delete(self, name: str) -> bool:
@@ -121,6 +150,7 @@ class Forwarder:
             del table[name]
             self.sessions = table
             self._save()
+            self._announce()
         return True
 
     def forward(self, data: bytes) -> None:
@@ -129,6 +159,11 @@ class Forwarder:
             return
         # the agent address is parsed only when some session picks agents
         agent = agent_of(data) if any(s.networks for s in sessions.values()) else None
+        if self._proc is not None:
+            targets = tuple(s for s in sessions.values() if not s.networks or s.wants(agent))
+            if targets:
+                self._pending.append((data, targets))
+            return
         for s in sessions.values():
             if not s.networks or s.wants(agent):
                 try:
@@ -136,6 +171,93 @@ class Forwarder:
                     s.forwarded += 1
                 except OSError:
                     s.errors += 1
+
+    # ---- the forwarding process (sflow-bridge's live mode)
+    def start_process(self) -> None:
+        """Sends the copies from a process of their own from now on; :meth:`flush` hands them over."""
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge.net.forward_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        self._fd = self._proc.stdin.fileno()
+        try:
+            import fcntl
+
+            fcntl.fcntl(self._fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+        except OSError:
+            pass  # the default pipe (64 KB) holds less of a burst, nothing worse
+        os.set_blocking(self._fd, False)
+        threading.Thread(target=self._read_reports, name="forwarding-reports", daemon=True).start()
+        with self._lock:
+            self._announce()
+
+    def _announce(self) -> None:
+        """Queues the session table for the forwarding process (the lock is held)."""
+        if self._proc is None:
+            return
+        body = json.dumps({s.slot: [s.address, s.port] for s in self.sessions.values()}).encode()
+        self._pending.append((TABLE_HEAD.pack(0, len(body)) + body, ()))
+
+    def flush(self) -> None:
+        """Hands the datagrams forwarded since the last call to the forwarding process, without waiting."""
+        if self._proc is None or not (self._pending or self._rest):
+            return
+        with self._lock:  # the API's thread adds session tables
+            pending = self._pending
+            self._pending = []
+        if self._rest:
+            self._rest = self._rest[self._write(self._rest) :]
+            if self._rest:  # the process is behind: these copies are lost, and counted; tables wait
+                for _, targets in pending:
+                    for s in targets:
+                        s.dropped += 1
+                with self._lock:
+                    self._pending[:0] = [entry for entry in pending if not entry[1]]
+                return
+        frames = []
+        for data, targets in pending:
+            if targets:
+                frames.append(FRAME_HEAD.pack(len(data), len(targets)) + bytes([s.slot for s in targets]))
+                for s in targets:
+                    s.forwarded += 1
+            frames.append(data)
+        chunk = b"".join(frames)
+        self._rest = chunk[self._write(chunk) :]
+
+    def _write(self, data: bytes) -> int:
+        try:
+            return os.write(self._fd, data)
+        except BlockingIOError:
+            return 0
+        except BrokenPipeError:
+            return len(data)  # the process is gone: nothing more will be sent
+
+    def close(self) -> None:
+        """Lets the forwarding process send what it was given, then ends it."""
+        if self._proc is None:
+            return
+        self.flush()
+        os.set_blocking(self._fd, True)
+        try:
+            if self._rest:
+                os.write(self._fd, self._rest)
+            self._proc.stdin.close()
+            self._proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self._proc.kill()
+        self._proc = None
+
+    def _read_reports(self) -> None:
+        """The forwarding process's send errors, per slot, as it reports them."""
+        for line in self._proc.stdout:
+            try:
+                report = json.loads(line)
+            except ValueError:
+                continue
+            by_slot = {s.slot: s for s in self.sessions.values()}
+            for slot, n in report.items():
+                s = by_slot.get(int(slot))
+                if s is not None:
+                    s.errors += n
 
     def _socket(self, address: str) -> socket.socket:
         if ":" not in address:
@@ -159,7 +281,68 @@ class Forwarder:
             data = json.load(f)
         for name, body in data.items():
             s = parse_session(name, body)
+            s.slot = len(self.sessions)
             self.sessions[name] = s
+
+
+def send_copies(fd: int, report: TextIO) -> None:
+    """The forwarding process's work (bridge/net/forward_worker.py): the frames read from ``fd``, sent.
+
+    Send errors go to ``report``, per slot, as a JSON line at most every half second and at the end.
+    """
+    table: dict[int, tuple[str, int]] = {}
+    errors: dict[int, int] = {}
+    socks = {socket.AF_INET: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)}
+    reported = time.monotonic()
+    buf = b""
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        buf = buf + chunk if buf else chunk
+        p, end = 0, len(buf)
+        while p + FRAME_HEAD.size <= end:
+            length, count = FRAME_HEAD.unpack_from(buf, p)
+            if length == 0:  # the session table
+                if p + TABLE_HEAD.size > end:
+                    break
+                size = TABLE_HEAD.unpack_from(buf, p)[1]
+                if p + TABLE_HEAD.size + size > end:
+                    break
+                body = json.loads(buf[p + TABLE_HEAD.size : p + TABLE_HEAD.size + size])
+                table = {int(slot): (addr, port) for slot, (addr, port) in body.items()}
+                p += TABLE_HEAD.size + size
+                continue
+            start = p + FRAME_HEAD.size + count
+            if start + length > end:
+                break
+            data = buf[start : start + length]
+            for slot in buf[p + FRAME_HEAD.size : start]:
+                dest = table.get(slot)
+                if dest is None:
+                    continue
+                family = socket.AF_INET6 if ":" in dest[0] else socket.AF_INET
+                sock = socks.get(family)
+                if sock is None:
+                    sock = socks[family] = socket.socket(family, socket.SOCK_DGRAM)
+                try:
+                    sock.sendto(data, dest)
+                except OSError:
+                    errors[slot] = errors.get(slot, 0) + 1
+            p = start + length
+        buf = buf[p:]
+        if errors and time.monotonic() - reported >= 0.5:
+            reported = _report(errors, report)
+    if errors:
+        _report(errors, report)
+
+
+def _report(errors: dict[int, int], report: TextIO) -> float:
+    """Writes the errors since the last report, and forgets them."""
+    report.write(json.dumps(errors) + "\n")
+    report.flush()
+    errors.clear()
+    return time.monotonic()
 
 
 def _local_addresses() -> set[str]:

@@ -130,6 +130,47 @@ def test_forwarding_to_ipv6_and_at_start_up() -> None:
         assert receive(rx4, 1) == sent and receive(rx6, 1) == sent
 
 
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def test_a_forwarding_process_that_falls_behind_costs_copies_not_packets() -> None:
+    with bridge() as b, receiver() as (rx, port):
+        try:  # room for the burst the forwarding process sends when it wakes (as root, past rmem_max)
+            rx.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)
+        except OSError:
+            rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        assert b.call("PUT", "/forwarding/slow/json", {"address": "127.0.0.2", "port": port})[0] == 201
+        (worker,) = _children(b.proc.pid)  # the forwarding process
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            sent = [datagram(i + 1, FRAMES) for i in range(4000)]  # 2.8 MB: more than the 1 MB pipe holds
+            for i in range(0, len(sent), 250):  # in bursts the bridge's socket buffer holds
+                send(("127.0.0.1", b.udp), sent[i : i + 250])
+                time.sleep(0.02)
+            for _ in range(100):  # bounded: 10 s
+                totals = b.call("GET", "/analyzer/json")[1]
+                if totals["datagramsReceived"] == len(sent):  # type: ignore[index]
+                    break
+                time.sleep(0.1)
+            assert totals["packetsWritten"] == len(sent) * len(FRAMES)  # type: ignore[index]  # the capture: whole
+            session = b.call("GET", "/forwarding/slow/json")[1]
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        forwarded, dropped = session["forwarded"], session["dropped"]  # type: ignore[index]
+        assert forwarded + dropped == len(sent) and dropped > 0 and forwarded > 0, session
+        got = []
+        rx.settimeout(2)
+        try:
+            while len(got) <= forwarded:
+                got.append(rx.recv(65536))
+        except TimeoutError:
+            pass
+        assert len(got) == forwarded  # every copy handed over arrived, unchanged, in order
+        assert got == sent[:forwarded]
+
+
 BAD = [
     ("PUT", "/forwarding/x/json", None, b"{not json", 400, "not valid JSON"),
     ("PUT", "/forwarding/x/json", None, b"", 400, "JSON object"),
