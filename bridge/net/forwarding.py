@@ -175,10 +175,12 @@ class Forwarder:
     # ---- the forwarding process (sflow-bridge's live mode)
     def start_process(self) -> None:
         """Sends the copies from a process of their own from now on; :meth:`flush` hands them over."""
-        self._proc = subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "bridge.net.forward_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
-        self._fd = self._proc.stdin.fileno()
+        assert proc.stdin is not None
+        self._proc = proc
+        self._fd = proc.stdin.fileno()
         try:
             import fcntl
 
