@@ -153,6 +153,8 @@ class Bridge:
                 linktype = own
             if wire < len(body):
                 wire = len(body)
+            elif wire > 0xFFFFFFFF:  # a frame length near 2**32 plus the synthesized Ethernet header
+                wire = 0xFFFFFFFF
             if flt is not None:
                 try:
                     if not flt.matches(linktype, body, wire):

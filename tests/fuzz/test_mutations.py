@@ -5,8 +5,9 @@
 
 Each example takes a real datagram (the corpus, or the demo agent's when the corpus
 is absent), overwrites words with hostile values, flips bytes and truncates it, and
-checks that decoding ends in a Datagram or a DecodeError and that every output
-renders it.
+checks that decoding ends in a Datagram or a DecodeError, that every output
+renders it, and that the pcap bridge's own path (its walk, accounting and framing)
+takes it without an exception.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.net.demo import Population
+from bridge.net.pcap_bridge import Bridge, Output
 from bridge.sflow import DecodeError, decode
 from tests.corpus import corpus_datagrams
 from tests.unit.test_bad_input import all_sinks
@@ -39,6 +41,7 @@ def seeds() -> list[bytes]:
 
 SEEDS = seeds()
 SINKS = all_sinks()
+BRIDGE = Bridge(Output(open(os.devnull, "wb")), None)  # noqa: SIM115 - for the whole run
 STATS = {"examples": 0, "errors": 0, "slowest": 0.0}
 
 mutation = st.one_of(
@@ -72,6 +75,7 @@ def test_mutated_datagrams(seed: int, mutations: list[tuple[str, int, int]]) -> 
         STATS["errors"] += 1
     for sink in SINKS:
         sink.render(dg)
+    BRIDGE.datagram(bytes(data), "192.0.2.1", 0, 0, 1.0)  # a malformed one is counted, never raised
     STATS["slowest"] = max(STATS["slowest"], time.perf_counter() - started)
     STATS["examples"] += 1
 
@@ -80,4 +84,5 @@ def test_mutated_datagrams(seed: int, mutations: list[tuple[str, int, int]]) -> 
 def test_report() -> None:
     """Prints what the run above covered (run with -s to see it)."""
     print(f"\nfuzz: {STATS['examples']} mutated datagrams, {STATS['errors']} DecodeError, "
-          f"slowest decode+render {STATS['slowest'] * 1000:.1f} ms")  # fmt: skip
+          f"slowest decode+render+bridge {STATS['slowest'] * 1000:.1f} ms; the bridge counted "
+          f"{BRIDGE.acct.datagrams} datagrams, {BRIDGE.acct.malformed} malformed")  # fmt: skip

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from bridge.net.pcap_bridge import Bridge, Output
 from bridge.output.clf import CommonLogSink
 from bridge.output.json_output import JsonSink
 from bridge.output.lines import CustomLineSink, LineSink
@@ -202,3 +203,25 @@ def test_help_and_version() -> None:
     assert rc == 0 and b"-L <fields>" in err
     _, err, rc = sflowtool(["-z"])
     assert rc == 0 and err == b"6.11\n"
+
+
+@pytest.mark.parametrize("protocol", [1, 11, 12])
+@pytest.mark.parametrize(("frame_length", "stripped"), [(0xFFFFFFFF, 0), (0xFFFFFFF5, 0), (0, 0xFFFFFFFF)])
+def test_the_bridge_bounds_hostile_frame_lengths(tmp_path, protocol: int, frame_length: int, stripped: int) -> None:
+    # found by the fuzz run: the pcap record's original length is 32 bits, frame length + 14 is not
+    ip = enc.ipv4("10.1.1.1", "10.2.2.2", 17, enc.l4(17, 40000, 53, b"x" * 20))
+    head = enc.ethernet(b"\x02" * 6, b"\x04" * 6, 0x0800, ip) if protocol == 1 else ip
+    rec = enc.record(1, struct.pack(">IIII", protocol, frame_length, stripped, len(head)) + enc._opaque(head))
+    data = enc.datagram("192.0.2.7", 0, 1, 1000, [enc.flow_sample(1, 5, 1000, 1000, [rec], 5, 7)])
+    path = tmp_path / "out.pcap"
+    with open(path, "wb") as f:
+        out = Output(f)
+        out.add(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        bridge = Bridge(out, None)
+        bridge.datagram(data, "192.0.2.7", 0, 0, 1.0)
+        out.flush()
+    assert bridge.acct.written == 1
+    size, wire = struct.unpack_from("<II", path.read_bytes(), 24 + 8)
+    assert size == len(head) + (14 if protocol != 1 else 0)
+    on_the_wire = frame_length - stripped + (14 if protocol != 1 else 0)
+    assert wire == min(max(on_the_wire, size), 0xFFFFFFFF)  # never less than captured, never past 32 bits
