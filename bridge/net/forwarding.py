@@ -99,6 +99,22 @@ def agent_of(data: bytes) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
     return None
 
 
+class Senders:
+    """The UDP sockets copies leave from: one for IPv4, one for IPv6 made when first needed."""
+
+    def __init__(self) -> None:
+        self._sock4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock6: socket.socket | None = None
+
+    def send(self, data: bytes, address: str, port: int) -> None:
+        if ":" not in address:
+            self._sock4.sendto(data, (address, port))
+            return
+        if self._sock6 is None:
+            self._sock6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        self._sock6.sendto(data, (address, port))
+
+
 class Forwarder:
     """The session table, shared by the receive loop (send) and the API (change)."""
 
@@ -108,8 +124,7 @@ class Forwarder:
         self.state_file = state_file
         self.sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
-        self._sock4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock6: socket.socket | None = None
+        self._sockets = Senders()
         self._local = _local_addresses()
         self._proc: Any = None  # the forwarding process, once started
         self._fd = -1
@@ -159,18 +174,17 @@ class Forwarder:
             return
         # the agent address is parsed only when some session picks agents
         agent = agent_of(data) if any(s.networks for s in sessions.values()) else None
+        targets = tuple(s for s in sessions.values() if s.wants(agent))
         if self._proc is not None:
-            targets = tuple(s for s in sessions.values() if not s.networks or s.wants(agent))
             if targets:
                 self._pending.append((data, targets))
             return
-        for s in sessions.values():
-            if not s.networks or s.wants(agent):
-                try:
-                    self._socket(s.address).sendto(data, (s.address, s.port))
-                    s.forwarded += 1
-                except OSError:
-                    s.errors += 1
+        for s in targets:
+            try:
+                self._sockets.send(data, s.address, s.port)
+                s.forwarded += 1
+            except OSError:
+                s.errors += 1
 
     # ---- the forwarding process (sflow-bridge's live mode)
     def start_process(self) -> None:
@@ -200,7 +214,10 @@ class Forwarder:
         self._pending.append((TABLE_HEAD.pack(0, len(body)) + body, ()))
 
     def flush(self) -> None:
-        """Hands the datagrams forwarded since the last call to the forwarding process, without waiting."""
+        """Hands the datagrams forwarded since the last call to the forwarding process, without waiting.
+
+        Does nothing when no process was started: the copies went out in forward() then.
+        """
         if self._proc is None or not (self._pending or self._rest):
             return
         with self._lock:  # the API's thread adds session tables
@@ -261,13 +278,6 @@ class Forwarder:
                 if s is not None:
                     s.errors += n
 
-    def _socket(self, address: str) -> socket.socket:
-        if ":" not in address:
-            return self._sock4
-        if self._sock6 is None:
-            self._sock6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        return self._sock6
-
     def _save(self) -> None:
         if not self.state_file:
             return
@@ -294,7 +304,7 @@ def send_copies(fd: int, report: TextIO) -> None:
     """
     table: dict[int, tuple[str, int]] = {}
     errors: dict[int, int] = {}
-    socks = {socket.AF_INET: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)}
+    senders = Senders()
     reported = time.monotonic()
     buf = b""
     while True:
@@ -323,12 +333,8 @@ def send_copies(fd: int, report: TextIO) -> None:
                 dest = table.get(slot)
                 if dest is None:
                     continue
-                family = socket.AF_INET6 if ":" in dest[0] else socket.AF_INET
-                sock = socks.get(family)
-                if sock is None:
-                    sock = socks[family] = socket.socket(family, socket.SOCK_DGRAM)
                 try:
-                    sock.sendto(data, dest)
+                    senders.send(data, dest[0], dest[1])
                 except OSError:
                     errors[slot] = errors.get(slot, 0) + 1
             p = start + length
