@@ -78,8 +78,6 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
     forwarder = bridge.forwarder
     if forwarder is not None and (bridge.hub is not None or forwarder.sessions):  # sessions there or to come
         forwarder.start_process()  # live, copies go from a process of their own (bridge/net/forwarding.py)
-    else:
-        forwarder = None
     try:
         while not sig.stop and not out.closed:
             if sig.report:
