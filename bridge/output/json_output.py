@@ -113,10 +113,7 @@ class JsonSink:
                     out.append(k.json_after % v)
                 continue
             code: int = k  # the event codes are ints: compared natively once compiled
-            if code == E.OBJ and not v:  # a sample or a record: the most common opening
-                out.append("{" if list_start else ",{")
-                list_start = True
-            elif code == E.OBJ or code == E.ARR:
+            if code == E.OBJ or code == E.ARR:
                 if not list_start:
                     out.append(",")
                 if v:
