@@ -125,6 +125,47 @@ def stop_bridge(p: subprocess.Popen[bytes]) -> str:
     return err.decode()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def machine_ticks() -> tuple[int, int, int]:
+    """(busy, idle, stolen by the hypervisor) clock ticks of all CPUs so far, from /proc/stat."""
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return user + nice + system + irq + softirq, idle + iowait, steal
+
+
+class CpuMeter:
+    """Cores each process kept busy over a window, and the machine's idle share: where the CPU went."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self.processes = processes
+        self.start = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        self.machine = machine_ticks()
+        self.t0 = time.perf_counter()
+
+    def report(self) -> str:
+        wall = time.perf_counter() - self.t0
+        used = {name: (cpu_seconds(pid) - self.start[name]) / wall for name, pid in self.processes.items()}
+        busy, idle, steal = (b - a for a, b in zip(self.machine, machine_ticks(), strict=True))
+        total = busy + idle + steal or 1
+        parts = ", ".join(f"{name} {cores:.2f}" for name, cores in used.items())
+        return (f"cores busy: {parts}; machine {busy / total * 100:.0f} % busy, {idle / total * 100:.0f} % idle, "
+                f"{steal / total * 100:.0f} % stolen by the hypervisor ({os.cpu_count()} cores)")  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -161,7 +202,9 @@ def live(rates: list[int], seconds: float) -> None:
     for rate in rates:
         port = free_port()
         p = start_bridge(port)
+        meter = CpuMeter({"sender": os.getpid(), "bridge": p.pid})
         sent = send_at(rate, seconds, port, datagrams)
+        cpu = meter.report()
         time.sleep(0.5)
         summary = stop_bridge(p)
         m = re.search(r"sflow-bridge: (\d+) datagrams", summary)
@@ -173,6 +216,7 @@ def live(rates: list[int], seconds: float) -> None:
         note = f" (receive buffer {granted.group(1)} bytes)" if granted else ""
         print(f"  {rate:7,d}/s offered: sent {sent:8,d}, bridge counted {got:8,d}, loss {loss * 100:6.3f} %, "
               f"kernel drops {kernel}{note}")  # fmt: skip
+        print(f"    {cpu}")
         if loss < 0.001:
             best = max(best, rate)
         else:
@@ -213,7 +257,11 @@ def under_api_load(rate: int, seconds: float) -> None:
 
     poller = threading.Thread(target=poll)
     poller.start()
+    workers = children(p.pid)
+    meter = CpuMeter({"sender and poller": os.getpid(), "bridge": p.pid,
+                      "forwarding process": workers[0] if workers else -1, "receivers": counter.pid})  # fmt: skip
     sent = send_at(rate, seconds, port, datagrams)
+    cpu = meter.report()
     time.sleep(0.5)
     stop.set()
     poller.join()
@@ -232,6 +280,7 @@ def under_api_load(rate: int, seconds: float) -> None:
           f"{received[1]:,d}, {polls[0]} polls")  # fmt: skip
     print(f"  copies dropped because the forwarding process was behind (counted by the bridge): "
           f"{dropped[0]:,d} and {dropped[1]:,d}")  # fmt: skip
+    print(f"  {cpu}")
 
 
 def latency(count: int = 20) -> None:
