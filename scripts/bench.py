@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import struct
 import subprocess
 import sys
@@ -109,6 +110,14 @@ def measure(path: Path, compiled: bool, repeat: int, sflowtool: str | None) -> d
     return results
 
 
+def interpreter() -> str:
+    """Which Python runs the benchmark: its build moves every figure (Debian's python3 ran 1.6x pyenv's 3.11.7 here)."""
+    # the running process tells: a shared libpython is mapped from its own file
+    shared = "libpython" in Path("/proc/self/maps").read_text()
+    link = "libpython as a shared library" if shared else "libpython linked into the executable"
+    return f"{platform.python_version()} at {os.path.realpath(sys.executable)}, {link}"
+
+
 def _mib(kib: int) -> str:
     return f"{kib / 1024:.1f}" if kib else "-"  # sflowtool's memory is not measured (the hook is Python's)
 
@@ -132,6 +141,7 @@ def main() -> int:
 
     compiled = bridge.compiled()
     print("decoder: " + ("compiled with mypyc (scripts/build_native.py)" if compiled else "plain Python only"))
+    print(f"python: {interpreter()}")
     res_big = measure(big, compiled, args.repeat, args.sflowtool)
     res_small = measure(small, compiled, 1, None)
     base = res_big["read only (baseline)"][0]
