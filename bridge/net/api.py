@@ -41,6 +41,7 @@ from bridge.output.pcap import DLT_EN10MB, file_header
 _SESSION_PATH = re.compile(r"^/forwarding/([^/]+)/json$")
 _STATUS_PAGE = (Path(__file__).with_name("status_page.html")).read_text(encoding="utf-8")
 MAX_BODY = 65536
+STREAM_BATCH_SECONDS = 0.01  # a capture stream writes at most 100 times a second; the first packet goes at once
 
 
 class Api:
@@ -276,6 +277,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"".join(chunk for chunk, _ in items))
                     self.wfile.flush()
                     client.sent += sum(n for _, n in items)
+                    # let the next write gather what comes in meanwhile: one wake-up per datagram would
+                    # cost the receive loop the GIL tens of thousands of times a second
+                    time.sleep(STREAM_BATCH_SECONDS)
                 elif client.closed:
                     break  # the bridge is stopping and everything queued has been written
                 elif self._peer_gone():

@@ -107,11 +107,16 @@ class Bridge:
                 self.out.add(chunk)
             hub = self.hub
             if hub is not None:
+                # an unfiltered pcap client gets the very records of an unfiltered pcap output: framed once
+                same = self.filter is None and self.pcapng is None and n == len(h.packets)
                 for client in hub.clients:  # each HTTP stream client with its own filter and format
                     if client.wants(h.agent):
-                        chunk, n = self.frame(data, h, sec, usec, client.filter, client.writer, client.skipped)
-                        if n:
-                            client.offer(chunk, n)
+                        if same and client.filter is None and client.writer is None:
+                            own, k = chunk, n
+                        else:
+                            own, k = self.frame(data, h, sec, usec, client.filter, client.writer, client.skipped)
+                        if k:
+                            client.offer(own, k)
 
     def from_capture(self, reader: PcapReader, err: BinaryIO) -> None:
         """Every datagram of a capture, in order; stops early when the output's reader has gone."""

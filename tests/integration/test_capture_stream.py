@@ -16,7 +16,7 @@ from tests.agent import datagram, packets, send
 from tests.integration.test_api import bridge
 
 FRAMES = [f for _, f in packets()]
-RATE = 20_000  # datagrams/s of the slow-client test (with two streams the bridge has kept up with 30,000/s)
+RATE = 20_000  # datagrams/s of the slow-client test (with two streams the bridge has kept up with 40,000/s)
 needs_tools = pytest.mark.skipif(
     not (shutil.which("curl") and shutil.which("tshark")),
     reason="curl and tshark are needed (apt-get install curl tshark)",
