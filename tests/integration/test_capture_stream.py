@@ -9,9 +9,11 @@ import subprocess
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from bridge.sflow import encode as enc
 from tests.agent import datagram, packets, send
 from tests.integration.test_api import bridge
 
@@ -114,6 +116,41 @@ def test_a_slow_client_loses_its_own_packets_only() -> None:
     assert streams[-1]["packetsDropped"] > 0  # the slow one's own losses are counted
     print(f"\nslow-client test: {sent} datagrams at {rate:,.0f}/s, {sent * 5} packets; fast client got {fast_packets}; "
           f"slow client got {streams[-1]['packetsSent']} and lost {streams[-1]['packetsDropped']}")  # fmt: skip
+
+
+def test_an_unfiltered_stream_carries_the_records_of_the_bridges_own_output(tmp_path: Path) -> None:
+    """The records framed once for both (plain Ethernet, IP under a made-up Ethernet header), and framed
+    again for the stream where the output skipped one (an 802.11 header, which classic pcap cannot hold)."""
+    out = tmp_path / "out.pcap"
+    ip = FRAMES[0][14:]
+    wifi = [enc.flow_sample(1, 5, 1000, 1000, [enc.sampled_header(FRAMES[2])], 5, 7),
+            enc.flow_sample(2, 5, 1000, 2000, [enc.sampled_header(ip, protocol=15)], 5, 7)]  # fmt: skip
+    ipv4 = [f for f in FRAMES if f[12:14] != b"\x86\xdd"]
+    datagrams = [datagram(1, FRAMES), datagram(2, ipv4, protocol=11), enc.datagram("192.0.2.7", 0, 3, 3000, wifi)]
+    got, pings = bytearray(), bytearray()
+    with bridge("-w", str(out)) as b:
+        readers = []
+        # a filtered client first: the unfiltered one after it must still get the output's own records
+        for query, into in (("?filter=icmp", pings), ("", got)):
+            stream = urllib.request.urlopen(f"{b.base}/capture.pcap{query}", timeout=30)
+
+            def read(stream=stream, into=into) -> None:  # type: ignore[no-untyped-def]
+                while chunk := stream.read1(1 << 16):
+                    into.extend(chunk)
+
+            readers.append(threading.Thread(target=read))
+            readers[-1].start()
+            wait_streams(b, len(readers))
+        send(("127.0.0.1", b.udp), datagrams)
+        deadline = time.monotonic() + 10
+        while count_records(bytes(got)) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    for r in readers:
+        r.join(timeout=30)
+    written = out.read_bytes()
+    assert count_records(written) == 10  # 5 + 4 + the Ethernet one of the last datagram
+    assert bytes(got) == written
+    assert count_records(bytes(pings)) == 2
 
 
 def test_bad_stream_requests() -> None:
