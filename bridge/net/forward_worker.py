@@ -3,19 +3,26 @@
 Reads the frames of bridge/net/forwarding.py on stdin (the session table, then
 datagrams with the slots of the sessions they go to) and sends each datagram,
 unchanged, to each of its sessions; reports send errors on stdout. Ends when
-stdin does. The work itself is forwarding.send_copies(), compiled with the rest.
+stdin does. It runs at a lower priority than the bridge. The work itself is
+forwarding.send_copies(), compiled with the rest.
 
     python -m bridge.net.forward_worker     (started by the bridge itself)
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
 from bridge.net.forwarding import send_copies
 
+NICENESS = 10  # added to the bridge's: under CFS, about a tenth of its share of a contended core
+
 if __name__ == "__main__":
     # a terminal's ^C reaches the whole process group: the bridge decides when this process ends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # when the CPU runs short, the capture comes first: this process falls behind and drops copies
+    # (counted per session) instead of taking the core the bridge's receive loop needs
+    os.nice(NICENESS)
     send_copies(sys.stdin.fileno(), sys.stdout)

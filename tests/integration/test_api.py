@@ -135,6 +135,20 @@ def _children(pid: int) -> list[int]:
         return [int(c) for c in f.read().split()]
 
 
+def test_the_forwarding_process_yields_the_cpu_to_the_capture() -> None:
+    from bridge.net.forward_worker import NICENESS
+
+    with bridge() as b:
+        want = min(os.getpriority(os.PRIO_PROCESS, b.proc.pid) + NICENESS, 19)
+        seen: list[int] = []
+        for _ in range(100):  # bounded: 10 s for the process to start and lower its priority
+            seen = [os.getpriority(os.PRIO_PROCESS, pid) for pid in _children(b.proc.pid)]
+            if seen == [want]:
+                break
+            time.sleep(0.1)
+        assert seen == [want]
+
+
 def test_a_forwarding_process_that_falls_behind_costs_copies_not_packets() -> None:
     with bridge() as b, receiver() as (rx, port):
         try:  # room for the burst the forwarding process sends when it wakes (as root, past rmem_max)
