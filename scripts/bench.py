@@ -111,7 +111,7 @@ def measure(path: Path, compiled: bool, repeat: int, sflowtool: str | None) -> d
 
 
 def interpreter() -> str:
-    """Which Python runs the benchmark: its build moves every figure (Debian's python3 ran 1.6x pyenv's 3.11.7 here)."""
+    """Which Python runs the benchmark: its build moves every figure (see README, Speed)."""
     # the running process tells: a shared libpython is mapped from its own file
     shared = "libpython" in Path("/proc/self/maps").read_text()
     link = "libpython as a shared library" if shared else "libpython linked into the executable"
