@@ -331,6 +331,47 @@ def test_the_http_api_is_published_on_8008(engine: dict[str, str]) -> None:
         c.remove()
 
 
+# runs inside the container: a collector on the container's own loopback, which the forwarding session targets
+RECEIVER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 7343))
+s.settimeout(20)
+print("ready", flush=True)
+for _ in range(int(sys.argv[1])):
+    print(s.recv(65536).hex(), flush=True)
+"""
+
+
+def test_the_tcpdump_image_forwards_while_it_captures(engine: dict[str, str]) -> None:
+    import urllib.request
+
+    sent = traffic(3)
+    c = Container(engine, "sflow/tcpdump", ["-n"], api=True)
+    try:
+        c.wait_listening()
+        rx = subprocess.Popen([CLI, "exec", c.id, "python3", "-c", RECEIVER, str(len(sent))], env=engine,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert rx.stdout is not None and rx.stdout.readline().strip() == "ready", rx.stderr
+        body = json.dumps({"address": "127.0.0.1", "port": 7343}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{c.api_port}/forwarding/collector/json", data=body,
+                                     method="PUT", headers={"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 201
+        c.send(sent)
+        out, err = rx.communicate(timeout=60)
+        assert [bytes.fromhex(line) for line in out.split()] == sent, err  # unchanged, in order
+        with urllib.request.urlopen(f"http://127.0.0.1:{c.api_port}/forwarding/collector/json", timeout=10) as r:
+            session = json.loads(r.read())
+        assert session["forwarded"] == len(sent) and session["dropped"] == 0, session
+        time.sleep(1.0)
+        c.stop()
+        tcpdump_out = c.logs()[0]
+        assert len(tcpdump_out.splitlines()) == len(sent) * len(FRAMES)  # and the capture went on whole
+    finally:
+        c.remove()
+
+
 def test_the_images_run_the_compiled_decoder(engine: dict[str, str]) -> None:
     # built in the image's build stage (PyPI's mypyc, or Debian's); only the compiled modules are kept
     for name in ("tcpdump", "tshark", "sflowtool"):
