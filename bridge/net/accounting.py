@@ -4,12 +4,19 @@ Datagrams and samples received, datagrams and samples lost (gaps in the agent's
 datagram sequence numbers and in each data source's sample sequence numbers),
 the drops agents report in flow samples, malformed datagrams, and packets not
 written, with the reason.
+
+Bounded: anyone can send UDP to port 6343 with made-up agent addresses and data
+sources, so at most MAX_AGENTS agents (and senders of malformed datagrams) and
+MAX_SOURCES data sources in all are tracked one by one; what comes from beyond
+those is still counted in the totals, and in ``untracked_datagrams`` and
+``untracked_samples``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from typing import Final
 
 from bridge.sflow.headers import SampleInfo
 
@@ -39,9 +46,19 @@ class AgentStats:
         return sum(s[1] for s in self.sources.values())
 
 
+MAX_AGENTS: Final = 10_000  # agent/sub-agent pairs and malformed senders: some 10 MB at most
+MAX_SOURCES: Final = 200_000  # data sources of all agents together: some 40 MB at most
+
+
 class Accounting:
-    def __init__(self) -> None:
+    def __init__(self, max_agents: int = MAX_AGENTS, max_sources: int = MAX_SOURCES) -> None:
+        self.max_agents = max_agents
+        self.max_sources = max_sources
         self.agents: dict[tuple[bytes | str, int], AgentStats] = {}
+        self.tracked_sources = 0  # data sources tracked, over all agents
+        self.untracked_datagrams = 0  # from agents beyond max_agents
+        self.untracked_samples = 0  # from data sources beyond max_sources: their sample loss is not measured
+        self._overflow = AgentStats(0.0)  # stands in for every agent beyond max_agents, never listed
         self.datagrams = 0
         self.malformed = 0
         self.written = 0
@@ -53,6 +70,12 @@ class Accounting:
         key = (agent, sub_agent)
         st = self.agents.get(key)
         if st is None:
+            if len(self.agents) >= self.max_agents:
+                self.untracked_datagrams += 1
+                st = self._overflow
+                st.samples.clear()  # keeps nothing: its figures are never shown
+                st.seq = None
+                return st
             st = self.agents[key] = AgentStats(now)
         st.last_seen = now
         return st
@@ -72,14 +95,19 @@ class Accounting:
                     st.restarts += 1
         sources = st.sources
         counts = st.samples
+        tracked = st is not self._overflow
         for info in samples:
             kind = info[0]
             counts[kind] = counts.get(kind, 0) + 1
-            if kind:
+            if kind and tracked:
                 ds = info[1] << 32 | info[2]
                 key = ds << 3 | kind
                 src = sources.get(key)
                 if src is None:
+                    if self.tracked_sources >= self.max_sources:
+                        self.untracked_samples += 1
+                        continue
+                    self.tracked_sources += 1
                     sources[key] = [info[3], 0]
                 else:
                     gap = (info[3] - src[0] - 1) & 0xFFFFFFFF
@@ -106,6 +134,12 @@ class Accounting:
         ]
         for reason, n in sorted(self.skipped.items()):
             lines.append(f"  not written: {n} {reason}")
+        if self.untracked_datagrams:
+            lines.append(f"  {self.untracked_datagrams} datagrams from agents beyond the {self.max_agents} tracked "
+                         "one by one")  # fmt: skip
+        if self.untracked_samples:
+            lines.append(f"  {self.untracked_samples} samples from data sources beyond the {self.max_sources} "
+                         "tracked (their loss not measured)")  # fmt: skip
         for (agent, sub), st in sorted(self.agents.items(), key=lambda kv: (_sort_key(kv[0][0]), kv[0][1])):
             name = agent_text(agent)
             if sub < 0:

@@ -117,6 +117,9 @@ class Api:
             "packetsFiltered": a.skipped.get("filtered out", 0),
             "packetsSkipped": dict(list(a.skipped.items())),
             "flowSamplesWithoutHeader": a.no_header,
+            # beyond the bounds of per-agent tracking (bridge/net/accounting.py): counted, not itemized
+            "datagramsFromUntrackedAgents": a.untracked_datagrams,
+            "samplesFromUntrackedSources": a.untracked_samples,
             "forwarded": {name: s.forwarded for name, s in self.forwarder.sessions.items()},
             "forwardErrors": {name: s.errors for name, s in self.forwarder.sessions.items()},
             "forwardDropped": {name: s.dropped for name, s in self.forwarder.sessions.items()},
@@ -157,6 +160,10 @@ class Api:
                [(label(v), v["samplesLost"]) for v in agents])  # fmt: skip
         metric("source_malformed_total", "counter", "datagrams that did not decode, per sender",
                [(f'{{source="{v["agent"]}"}}', v["malformed"]) for v in every if v["subAgent"] is None])  # fmt: skip
+        metric("untracked_datagrams_total", "counter", "datagrams from agents beyond the tracked limit",
+               [("", a["datagramsFromUntrackedAgents"])])  # fmt: skip
+        metric("untracked_samples_total", "counter", "samples from data sources beyond the tracked limit",
+               [("", a["samplesFromUntrackedSources"])])  # fmt: skip
         metric("uptime_seconds", "gauge", "seconds since the bridge started", [("", a["uptime"])])
         return "\n".join(lines) + "\n"
 

@@ -11,6 +11,7 @@ ports, sampling rate, sample pool and drops, for display filters such as
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 from bridge import __version__
 from bridge.net.accounting import agent_text
@@ -37,11 +38,20 @@ def interface_name(agent: str, sub_agent: int, ds_class: int, ds_index: int) -> 
     return f"{agent}-{sub_agent}-{source}"
 
 
-class PcapngWriter:
-    """Turns packets into pcapng blocks, adding an interface block the first time one is seen."""
+MAX_INTERFACES: Final = 16_384  # data sources given an interface of their own; the rest share one per link type
 
-    def __init__(self) -> None:
+
+class PcapngWriter:
+    """Turns packets into pcapng blocks, adding an interface block the first time one is seen.
+
+    Bounded: past ``max_interfaces`` data sources (made-up agent addresses cost a sender
+    nothing), packets go to one shared interface per link type; their comments still
+    name their agent and ports.
+    """
+
+    def __init__(self, max_interfaces: int = MAX_INTERFACES) -> None:
         self.interfaces: dict[tuple[bytes, int, int, int, int], int] = {}
+        self.max_interfaces = max_interfaces
 
     def start(self) -> bytes:
         return section_header()
@@ -61,13 +71,20 @@ class PcapngWriter:
         key = (agent, sub_agent, dsc, dsi, linktype)
         out = b""
         ifid = self.interfaces.get(key)
+        if ifid is None and len(self.interfaces) >= self.max_interfaces:
+            key = (b"", -1, -1, -1, linktype)  # the shared interface of this link type
+            ifid = self.interfaces.get(key)
         if ifid is None:
             ifid = self.interfaces[key] = len(self.interfaces)
             name = agent_text(agent)
             kind = "ifIndex" if dsc == 0 else f"data source class {dsc} index"
             descr = f"sFlow agent {name} sub-agent {sub_agent} {kind} {dsi}"
+            if_name = interface_name(name, sub_agent, dsc, dsi)
+            if key[1] == -1:
+                descr = f"sFlow data sources beyond the first {self.max_interfaces} (see each packet's comment)"
+                if_name = "other-data-sources"
             opts = (
-                _option(2, interface_name(name, sub_agent, dsc, dsi).encode())
+                _option(2, if_name.encode())
                 + _option(3, descr.encode())
                 + _option(9, b"\x06")  # microsecond timestamps
                 + _option(0, b"")
