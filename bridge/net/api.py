@@ -70,8 +70,7 @@ class Api:
             pass
 
         Handler.api = api
-        server = ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True  # a stuck client must not keep the process from exiting
+        server = _Server((host, port), Handler)
         threading.Thread(target=server.serve_forever, name="sflow-bridge-api", daemon=True).start()
         self.server = server
         return server
@@ -166,6 +165,42 @@ class Api:
                [("", a["samplesFromUntrackedSources"])])  # fmt: skip
         metric("uptime_seconds", "gauge", "seconds since the bridge started", [("", a["uptime"])])
         return "\n".join(lines) + "\n"
+
+
+MAX_CONNECTIONS = 64  # open at once, each with a thread; capture streams count among them
+
+_BUSY = json.dumps({"error": f"at most {MAX_CONNECTIONS} connections at once"}).encode()
+_BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(_BUSY), _BUSY))  # fmt: skip
+
+
+class _Server(ThreadingHTTPServer):
+    """One thread per connection, up to MAX_CONNECTIONS: idle or stalled clients cannot pile up threads."""
+
+    daemon_threads = True  # a stuck client must not keep the process from exiting
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6  # --api [::1]:8008, or [::]:8008 for both families
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:  # from the accepting thread: never wait on this client
+                request.setblocking(False)
+                request.send(_BUSY_RESPONSE)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):

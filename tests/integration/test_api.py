@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bridge import __version__ as VERSION
 from tests.agent import datagram, packets, send
 
 FRAMES = [f for _, f in packets()]
@@ -281,3 +282,36 @@ def test_status_documents_and_prometheus_metrics() -> None:
         assert [(s.labels["agent"], s.value) for s in lost] == [("192.0.2.7", 1)]
         bad = families["sflow_bridge_source_malformed"].samples
         assert [(s.labels["source"], s.value) for s in bad] == [("127.0.0.1", 1)]
+
+
+def test_idle_connections_cannot_pile_up_threads() -> None:
+    from bridge.net.api import MAX_CONNECTIONS
+
+    with bridge() as b:
+        host, port = b.base.removeprefix("http://").split(":")
+        idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(MAX_CONNECTIONS)]
+        try:
+            time.sleep(0.5)  # every one of them accepted and holding a thread
+            with socket.create_connection((host, int(port)), timeout=5) as extra:
+                extra.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+                reply = extra.recv(4096)
+            assert reply.startswith(b"HTTP/1.1 503 ") and b'"error": "at most 64 connections at once"' in reply
+        finally:
+            for s in idle:
+                s.close()
+        for _ in range(50):  # bounded: 5 s for the handlers to see their clients gone
+            try:
+                if b.call("GET", "/version")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert b.call("GET", "/version")[0] == 200
+
+
+def test_the_api_listens_on_ipv6() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    port = free_port(socket.SOCK_STREAM)
+    with bridge("--api", f"[::1]:{port}"), urllib.request.urlopen(f"http://[::1]:{port}/version", timeout=10) as r:
+        assert r.read().decode().strip() == VERSION
