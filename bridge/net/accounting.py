@@ -58,7 +58,6 @@ class Accounting:
         self.tracked_sources = 0  # data sources tracked, over all agents
         self.untracked_datagrams = 0  # from agents beyond max_agents
         self.untracked_samples = 0  # from data sources beyond max_sources: their sample loss is not measured
-        self._overflow = AgentStats(0.0)  # stands in for every agent beyond max_agents, never listed
         self.datagrams = 0
         self.malformed = 0
         self.written = 0
@@ -66,16 +65,14 @@ class Accounting:
         self.no_header = 0
         self.socket_drops: int | None = None  # datagrams the kernel dropped before we read them
 
-    def agent(self, agent: bytes | str, sub_agent: int, now: float) -> AgentStats:
+    def agent(self, agent: bytes | str, sub_agent: int, now: float) -> AgentStats | None:
+        """The agent's entry, made when first seen; None (and counted) beyond max_agents."""
         key = (agent, sub_agent)
         st = self.agents.get(key)
         if st is None:
             if len(self.agents) >= self.max_agents:
                 self.untracked_datagrams += 1
-                st = self._overflow
-                st.samples.clear()  # keeps nothing: its figures are never shown
-                st.seq = None
-                return st
+                return None
             st = self.agents[key] = AgentStats(now)
         st.last_seen = now
         return st
@@ -83,6 +80,8 @@ class Accounting:
     def datagram(self, agent: bytes, sub_agent: int, sequence: int, samples: list[SampleInfo], now: float) -> None:
         self.datagrams += 1
         st = self.agent(agent, sub_agent, now)
+        if st is None:
+            return
         st.datagrams += 1
         last = st.seq
         st.seq = sequence
@@ -95,11 +94,10 @@ class Accounting:
                     st.restarts += 1
         sources = st.sources
         counts = st.samples
-        tracked = st is not self._overflow
         for info in samples:
             kind = info[0]
             counts[kind] = counts.get(kind, 0) + 1
-            if kind and tracked:
+            if kind:
                 ds = info[1] << 32 | info[2]
                 key = ds << 3 | kind
                 src = sources.get(key)
@@ -120,7 +118,9 @@ class Accounting:
     def bad_datagram(self, source: str, now: float) -> None:
         self.datagrams += 1
         self.malformed += 1
-        self.agent(source, -1, now).malformed += 1
+        st = self.agent(source, -1, now)
+        if st is not None:
+            st.malformed += 1
 
     def summary(self) -> str:
         lines = [

@@ -76,13 +76,14 @@ class PcapngWriter:
             ifid = self.interfaces.get(key)
         if ifid is None:
             ifid = self.interfaces[key] = len(self.interfaces)
-            name = agent_text(agent)
-            kind = "ifIndex" if dsc == 0 else f"data source class {dsc} index"
-            descr = f"sFlow agent {name} sub-agent {sub_agent} {kind} {dsi}"
-            if_name = interface_name(name, sub_agent, dsc, dsi)
             if key[1] == -1:
-                descr = f"sFlow data sources beyond the first {self.max_interfaces} (see each packet's comment)"
                 if_name = "other-data-sources"
+                descr = f"sFlow data sources beyond the first {self.max_interfaces} (see each packet's comment)"
+            else:
+                name = agent_text(agent)
+                if_name = interface_name(name, sub_agent, dsc, dsi)
+                kind = "ifIndex" if dsc == 0 else f"data source class {dsc} index"
+                descr = f"sFlow agent {name} sub-agent {sub_agent} {kind} {dsi}"
             opts = (
                 _option(2, if_name.encode())
                 + _option(3, descr.encode())
