@@ -19,12 +19,13 @@ import os
 import select
 import signal
 import sys
-from typing import TYPE_CHECKING, BinaryIO
+import time
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 from bridge import __version__
 from bridge.net.accounting import Accounting
 from bridge.net.capture_stream import StreamHub
-from bridge.net.forwarding import Forwarder, SessionError, parse_session
+from bridge.net.forwarding import Forwarder, SessionError, StateError, parse_session
 from bridge.net.pcap_bridge import RCVBUF, Bridge, Output, drain
 from bridge.net.pcapfile import PcapError, PcapReader
 from bridge.output.bpf import CaptureFilter, FilterError
@@ -33,6 +34,16 @@ from bridge.output.pcapng import PcapngWriter
 
 if TYPE_CHECKING:
     from bridge.net.api import Api
+
+STOP_SECONDS = 0.5  # after SIGTERM or ^C: writing what had arrived, and the forwarding process's last copies
+TOKEN_ENV = "SFLOW_BRIDGE_API_TOKEN"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line (no usage dump): they end up in Wireshark's dialogs and containers' logs."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 class _Signals:
@@ -51,7 +62,7 @@ class _Signals:
 
 
 def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdout: bool) -> int:
-    from bridge.net.udp import kernel_drops, open_listeners
+    from bridge.net.udp import close_door, kernel_drops, open_listeners
 
     def warn(text: str) -> None:
         err.write(text.encode())
@@ -65,6 +76,14 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
         warn("sflow-bridge: unable to open a UDP socket for sFlow\n")
         return 1
     sig = _Signals()
+    out = bridge.out
+    forwarder = bridge.forwarder
+    if forwarder is not None and (bridge.hub is not None or forwarder.sessions):  # sessions there or to come
+        try:  # live, copies go from a process of their own (bridge/net/forwarding.py); ready before "listening"
+            forwarder.start_process()
+        except OSError as exc:
+            warn(f"sflow-bridge: {exc}\n")
+            return 1
     where = ", ".join(f"[{s.getsockname()[0]}]:{s.getsockname()[1]}" for s in socks)
     warn(f"sflow-bridge: listening for sFlow on UDP {where}\n")
     poller = select.poll()
@@ -74,10 +93,6 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
         by_fd[s.fileno()] = s
     if watch_stdout:
         poller.register(bridge.out.fd, 0)  # only POLLERR/POLLHUP: the reader went away
-    out = bridge.out
-    forwarder = bridge.forwarder
-    if forwarder is not None and (bridge.hub is not None or forwarder.sessions):  # sessions there or to come
-        forwarder.start_process()  # live, copies go from a process of their own (bridge/net/forwarding.py)
     try:
         while not sig.stop and not out.closed:
             if sig.report:
@@ -96,13 +111,18 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
             if forwarder is not None:
                 forwarder.flush()
         if sig.stop and not out.closed:
-            # what had arrived before the signal is still in the socket buffers: write it too
+            # what had arrived before the signal is still in the socket buffers: write that, and only
+            # that (nothing that arrives later), within STOP_SECONDS even under a flood
             for s in socks:
-                drain(s, bridge, 1 << 20)
+                close_door(s)
+            deadline = time.monotonic() + STOP_SECONDS
+            for s in socks:
+                while drain(s, bridge, 1024) == 1024 and time.monotonic() < deadline:
+                    out.flush()
     finally:
         out.flush()
         if forwarder is not None:
-            forwarder.close()
+            forwarder.close(STOP_SECONDS / 2)
         drops = [kernel_drops(s) for s in socks]
         for s in socks:
             s.close()
@@ -134,7 +154,7 @@ def run_file(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, stdin: Bin
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="sflow-bridge",
         description="Writes the packet headers sampled by sFlow agents as a libpcap stream.",
         epilog="Subcommands: 'sflow-bridge demo --help' (a demo agent sending sFlow), "
@@ -159,18 +179,25 @@ def parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="where the HTTP API listens (default 127.0.0.1:8008; 'none' turns it off)",
     )
-    p.add_argument("--api-token", default=os.environ.get("SFLOW_BRIDGE_API_TOKEN"),
-                   help="require 'Authorization: Bearer TOKEN' for API calls that change state "
-                        "(default: $SFLOW_BRIDGE_API_TOKEN)")  # fmt: skip
+    p.add_argument("--api-token", default=None,
+                   help=f"require 'Authorization: Bearer TOKEN' for API changes and capture streams; prefer "
+                        f"${TOKEN_ENV}, which other users cannot read in the process list")  # fmt: skip
     p.add_argument("--read-only", action="store_true", help="the API refuses every call that changes state")
     p.add_argument(
         "--protect-reads",
         action="store_true",
-        help="with --api-token, every API request needs the token, reads and capture streams included",
+        help="with a token, every API request needs it, status and metrics included",
     )
+    p.add_argument("--api-open", action="store_true",
+                   help="without a token, let every host that reaches the API change it and stream packets "
+                        "(sFlow-RT's behaviour; by default only loopback clients may)")  # fmt: skip
+    p.add_argument("--api-host", action="append", default=[], metavar="NAME",
+                   help="a host name the API answers to besides its addresses and localhost; repeatable")  # fmt: skip
     p.add_argument("--max-streams", type=int, default=8, help="most /capture.pcap clients at once (default 8)")
     p.add_argument("--forward", action="append", default=[], metavar="HOST[/PORT]",
                    help="forward every datagram, unchanged, to HOST port PORT (default 6343); repeatable")  # fmt: skip
+    p.add_argument("--forward-broadcast", action="store_true",
+                   help="allow forwarding to broadcast, multicast and unspecified addresses")  # fmt: skip
     p.add_argument("--max-sessions", type=int, default=32, help="most forwarding sessions (default 32, at most 255)")
     p.add_argument("--state", metavar="FILE", help="keep forwarding sessions in FILE across restarts")
     p.add_argument("--version", action="version", version=f"sflow-bridge {__version__}")
@@ -194,6 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.max_sessions <= 255:
         p.error(f"--max-sessions {args.max_sessions}: from 0 to 255")
     err = sys.stderr.buffer
+    if args.api_token is None:
+        args.api_token = os.environ.get(TOKEN_ENV)
+    if args.api_token is not None and not args.api_token.strip():
+        p.error(f"the API token is empty ({TOKEN_ENV} or --api-token): give one, or unset it")
+    if args.protect_reads and args.api_token is None:
+        p.error(f"--protect-reads needs a token ({TOKEN_ENV} or --api-token)")
+    if args.api_open and args.api_token is not None:
+        p.error("--api-open opens the API to everyone; it cannot go with a token")
     try:
         flt = CaptureFilter(args.filter) if args.filter else None
     except FilterError as exc:
@@ -206,12 +241,17 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         p.error(f"cannot write {args.write}: {exc.strerror}")
     try:
-        forwarder = Forwarder(args.port, args.max_sessions, args.state)
-        for i, target in enumerate(args.forward):
-            host, _, port = target.rpartition("/") if "/" in target else (target, "", "6343")
+        forwarder = Forwarder(args.port, args.max_sessions, args.state, args.forward_broadcast)
+    except StateError as exc:
+        p.error(str(exc))
+    for i, target in enumerate(args.forward):
+        host, _, port = target.rpartition("/") if "/" in target else (target, "", "6343")
+        if not port.isdigit():
+            p.error(f"--forward {target}: the port must be a number")
+        try:
             forwarder.put(parse_session(f"startup-{i + 1}", {"address": host.strip("[]"), "port": int(port)}))
-    except (SessionError, ValueError, OSError) as exc:
-        p.error(f"forwarding: {exc}")
+        except (SessionError, StateError) as exc:
+            p.error(f"--forward {target}: {exc}")
     api = _start_api(args, forwarder, err, p)
     out = Output(stream)
     writer = PcapngWriter() if args.pcapng else None
@@ -243,7 +283,8 @@ def _start_api(args: argparse.Namespace, forwarder: Forwarder, err: BinaryIO, p:
         port = int(port_text)
     except ValueError:
         p.error(f"--api wants HOST:PORT, not {where!r}")
-    api = Api(Accounting(), forwarder, args.api_token, args.read_only, StreamHub(args.max_streams), args.protect_reads)
+    api = Api(Accounting(), forwarder, args.api_token, args.read_only, StreamHub(args.max_streams), args.protect_reads,
+              args.api_open, args.api_host)  # fmt: skip
     try:
         api.serve(host.strip("[]") or "0.0.0.0", port)
     except OSError as exc:
@@ -252,7 +293,7 @@ def _start_api(args: argparse.Namespace, forwarder: Forwarder, err: BinaryIO, p:
         # the default address is busy (another bridge?): carry on without the API, and say so
         err.write(f"sflow-bridge: no HTTP API: {where} is not available ({exc.strerror})\n".encode())
         return None
-    err.write(f"sflow-bridge: HTTP API on http://{where}/\n".encode())
+    err.write(f"sflow-bridge: HTTP API on http://{where}/ ({api.mode()})\n".encode())
     return api
 
 

@@ -499,7 +499,7 @@ def run(args: list[str], stdin: BinaryIO, out: BinaryIO, err: BinaryIO) -> int:
         from bridge.net.forwarding import Forwarder, SessionError, parse_session
 
         # in file mode there is no listening port to loop back to
-        forwarder = Forwarder(cfg.port if cfg.read_file is None else 0, max_sessions=len(cfg.forward))
+        forwarder = Forwarder(cfg.port if cfg.read_file is None else 0, max_sessions=len(cfg.forward), broadcast=True)
         try:
             for i, (host, port) in enumerate(cfg.forward):
                 forwarder.put(parse_session(f"f{i}", {"address": host, "port": port}))

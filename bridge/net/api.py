@@ -11,37 +11,55 @@
     GET    /                         a status page for people: agents and rates, refreshed every second
     GET    /capture.pcap             a live pcap stream; ?filter=BPF&agent=CIDR&format=pcapng
 
-Errors are JSON, ``{"error": "..."}``, with the right 4xx code, and change nothing.
-With a token, every request that changes state needs ``Authorization: Bearer TOKEN``;
-read-only refuses them all.
+Errors are JSON, ``{"error": "..."}``, with the right 4xx or 5xx code, and change nothing.
+
+Who may do what (the threat model; the README says it for people):
+- Reads (status, agents, totals, metrics, the page) carry no packet contents: anyone who reaches the
+  API may read them, unless ``--protect-reads`` asks the token for them too.
+- Changes (PUT, DELETE) and capture streams (packet contents): with a token, only requests that
+  carry ``Authorization: Bearer TOKEN``; without one, on an API that listens beyond loopback,
+  only clients on loopback (protected mode, after Redis) unless ``--api-open`` says otherwise.
+- ``--read-only`` refuses every change, token or not.
+- The Host header must be an IP address, ``localhost`` or a name given with ``--api-host``: a web
+  page cannot reach the API through a name of its own (DNS rebinding), and a PUT must be
+  ``application/json``, which a browser cannot send across origins without a preflight (refused).
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import re
-import select
-import socket
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
 from bridge import __version__
 from bridge.net.accounting import KIND_NAMES, Accounting, agent_text
-from bridge.net.capture_stream import StreamClient, StreamHub
-from bridge.net.forwarding import NAME, Forwarder, SessionError, parse_session
-from bridge.output.bpf import CaptureFilter, FilterError
+from bridge.net.capture_stream import MAX_AGENT_PREFIXES, AgentMatch, StreamClient, StreamHub
+from bridge.net.forwarding import NAME, Forwarder, SessionError, StateError, parse_session
+from bridge.net.http_server import ClientGone, Exchange, HttpServer, Request, is_loopback, json_error
+from bridge.output.bpf import MAX_FILTER_LENGTH, CaptureFilter, FilterError
 from bridge.output.pcap import DLT_EN10MB, file_header
 
 _SESSION_PATH = re.compile(r"^/forwarding/([^/]+)/json$")
-_STATUS_PAGE = (Path(__file__).with_name("status_page.html")).read_text(encoding="utf-8")
-MAX_BODY = 65536
+_STATUS_PAGE = (Path(__file__).with_name("status_page.html")).read_text(encoding="utf-8").encode()
+_READ_PATHS = ("/", "/forwarding/json", "/agents/json", "/analyzer/json", "/metrics", "/version", "/capture.pcap")
 STREAM_BATCH_SECONDS = 0.01  # a capture stream writes at most 100 times a second; the first packet goes at once
+
+
+def protected_mode_message(token_env: str = "SFLOW_BRIDGE_API_TOKEN") -> str:
+    return (
+        "this bridge's API listens beyond loopback without a token, so only clients on loopback may change it or "
+        f"stream packets. Start the bridge with a token (docker run -e {token_env}=... , or {token_env}=... "
+        "sflow-bridge), then call it with: curl -H 'Authorization: Bearer ...'; or start it with --api-open to "
+        "allow everyone (sFlow-RT's behaviour)"
+    )
 
 
 class Api:
@@ -53,6 +71,8 @@ class Api:
         read_only: bool,
         hub: StreamHub | None = None,
         protect_reads: bool = False,
+        open_to_all: bool = False,
+        host_names: list[str] | None = None,
     ) -> None:
         self.acct = acct
         self.forwarder = forwarder
@@ -60,20 +80,34 @@ class Api:
         self.read_only = read_only
         self.hub = hub or StreamHub()
         self.protect_reads = protect_reads
+        self.open_to_all = open_to_all
+        self.host_names = {"localhost", *(n.lower().rstrip(".") for n in host_names or [])}
+        self.protected = False  # set by serve(): beyond loopback without a token
         self.started = time.time()
-        self.server: ThreadingHTTPServer | None = None
+        self.server: HttpServer | None = None
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(_Collector(self))  # type: ignore[arg-type]
 
-    def serve(self, host: str, port: int) -> ThreadingHTTPServer:
-        api = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.api = api
-        server = _Server((host, port), Handler)
-        threading.Thread(target=server.serve_forever, name="sflow-bridge-api", daemon=True).start()
+    def serve(self, host: str, port: int) -> HttpServer:
+        server = HttpServer(host, port, self.handle, self.gate)
+        bound = str(server.listener.getsockname()[0])
+        self.protected = self.token is None and not self.open_to_all and not is_loopback(bound)
+        server.start()
         self.server = server
         return server
+
+    def mode(self) -> str:
+        """One line for the start-up message: who may change this API and stream from it."""
+        if self.read_only:
+            return "read-only"
+        if self.token is not None:
+            return "changes and capture streams need the token" + (", reads too" if self.protect_reads else "")
+        if self.protected:
+            return ("protected mode: other hosts may only read status; set SFLOW_BRIDGE_API_TOKEN to let them "
+                    "change it and stream packets")  # fmt: skip
+        if self.open_to_all:
+            return "open to everyone who reaches it (--api-open)"
+        return "loopback only"
 
     def close(self) -> None:
         self.hub.close_all()  # the streaming handlers write what is queued, end their responses and return
@@ -81,8 +115,7 @@ class Api:
         while self.hub.clients and time.monotonic() < deadline:
             time.sleep(0.01)
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.close()
 
     # ---- documents
     def agents(self) -> dict[str, Any]:
@@ -126,263 +159,263 @@ class Api:
             "streams": [c.status() for c in self.hub.clients],
         }
 
-    def metrics(self) -> str:
-        a = self.analyzer()
-        lines = []
+    def metrics(self) -> bytes:
+        return generate_latest(self._registry)
 
-        def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
-            lines.append(f"# HELP sflow_bridge_{name} {help_}")
-            lines.append(f"# TYPE sflow_bridge_{name} {kind}")
-            for labels, value in samples:
-                lines.append(f"sflow_bridge_{name}{labels} {value}")
-
-        metric("datagrams_received_total", "counter", "sFlow datagrams received", [("", a["datagramsReceived"])])
-        metric("datagrams_malformed_total", "counter", "datagrams that did not decode", [("", a["datagramsMalformed"])])
-        metric("packets_written_total", "counter", "pcap records written", [("", a["packetsWritten"])])
-        metric("packets_filtered_total", "counter", "packets the capture filter left out", [("", a["packetsFiltered"])])
-        if a["socketDrops"] is not None:
-            metric("socket_drops_total", "counter", "datagrams the kernel dropped", [("", a["socketDrops"])])
-        metric("forwarded_total", "counter", "datagrams forwarded, per session",
-               [(f'{{session="{n}"}}', v) for n, v in a["forwarded"].items()])  # fmt: skip
-        metric("forward_dropped_total", "counter", "copies dropped while the forwarding process was behind",
-               [(f'{{session="{n}"}}', v) for n, v in a["forwardDropped"].items()])  # fmt: skip
-        every = list(self.agents().values())
-        agents = [v for v in every if v["subAgent"] is not None]  # senders of datagrams that decoded
-
-        def label(v: dict[str, Any]) -> str:
-            return f'{{agent="{v["agent"]}",sub_agent="{v["subAgent"]}"}}'
-
-        metric("agent_datagrams_total", "counter", "datagrams per agent", [(label(v), v["datagrams"]) for v in agents])
-        metric("agent_datagrams_lost_total", "counter", "datagrams missing from each agent's sequence",
-               [(label(v), v["datagramsLost"]) for v in agents])  # fmt: skip
-        metric("agent_samples_lost_total", "counter", "samples missing from the data sources' sequences",
-               [(label(v), v["samplesLost"]) for v in agents])  # fmt: skip
-        metric("source_malformed_total", "counter", "datagrams that did not decode, per sender",
-               [(f'{{source="{v["agent"]}"}}', v["malformed"]) for v in every if v["subAgent"] is None])  # fmt: skip
-        metric("untracked_datagrams_total", "counter", "datagrams from agents beyond the tracked limit",
-               [("", a["datagramsFromUntrackedAgents"])])  # fmt: skip
-        metric("untracked_samples_total", "counter", "samples from data sources beyond the tracked limit",
-               [("", a["samplesFromUntrackedSources"])])  # fmt: skip
-        metric("uptime_seconds", "gauge", "seconds since the bridge started", [("", a["uptime"])])
-        return "\n".join(lines) + "\n"
-
-
-MAX_CONNECTIONS = 64  # open at once, each with a thread; capture streams count among them
-
-_BUSY = json.dumps({"error": f"at most {MAX_CONNECTIONS} connections at once"}).encode()
-_BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                  b"Content-Length: %d\r\n\r\n%s" % (len(_BUSY), _BUSY))  # fmt: skip
-
-
-class _Server(ThreadingHTTPServer):
-    """One thread per connection, up to MAX_CONNECTIONS: idle or stalled clients cannot pile up threads."""
-
-    daemon_threads = True  # a stuck client must not keep the process from exiting
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6  # --api [::1]:8008, or [::]:8008 for both families
-        super().__init__(address, handler)
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            try:  # from the accepting thread: never wait on this client
-                request.setblocking(False)
-                request.send(_BUSY_RESPONSE)
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    api: Api
-    server_version = f"sflow-bridge/{__version__}"
-    protocol_version = "HTTP/1.1"
-    timeout = 30  # seconds a read or write may block: a client that stops reading is dropped
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: stderr belongs to the summary
-        pass
-
-    def _send(
-        self, code: int, body: Any, content_type: str = "application/json", headers: dict[str, str] | None = None
-    ):  # type: ignore[no-untyped-def]
-        data = (json.dumps(body) + "\n").encode() if content_type == "application/json" else str(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def _error(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
-        self._send(code, {"error": message}, headers=headers)
-
-    def do_GET(self) -> None:  # noqa: N802
-        path, _, query = self.path.partition("?")
-        api = self.api
-        if api.protect_reads and api.token is not None and not self._token_ok():
-            return
-        if path == "/capture.pcap":
-            self._stream(query)
-        elif path == "/":
-            self._send(200, _STATUS_PAGE, "text/html; charset=utf-8")
-        elif path == "/version":
-            self._send(200, __version__ + "\n", "text/plain")
-        elif path == "/forwarding/json":
-            self._send(200, {n: {**s.to_json(), "forwarded": s.forwarded} for n, s in api.forwarder.sessions.items()})
-        elif path == "/agents/json":
-            self._send(200, api.agents())
-        elif path == "/analyzer/json":
-            self._send(200, api.analyzer())
-        elif path == "/metrics":
-            self._send(200, api.metrics(), "text/plain; version=0.0.4")
-        elif m := _SESSION_PATH.match(path):
-            s = api.forwarder.sessions.get(m.group(1))
-            if s is None:
-                self._error(404, f"no forwarding session {m.group(1)!r}")
+    # ---- who may do what, decided before a body is read
+    def gate(self, req: Request, ex: Exchange) -> bool:
+        method, path = req.method, req.path
+        if method not in ("GET", "PUT", "DELETE"):
+            if method in ("HEAD", "OPTIONS", "POST", "PATCH", "TRACE", "CONNECT"):
+                _not_allowed(ex, method, path)
             else:
-                self._send(200, {**s.to_json(), "forwarded": s.forwarded, "errors": s.errors, "dropped": s.dropped})
-        else:
-            self._error(404, f"no such resource: {path}")
-
-    def _peer_gone(self) -> bool:
-        """Has a streaming client closed its end? (It sends nothing, so readable means EOF.)"""
-        try:
-            ready, _, _ = select.select([self.connection], [], [], 0)
-            return bool(ready) and self.connection.recv(1, socket.MSG_PEEK) == b""
-        except OSError:
-            return True
-
-    def _token_ok(self) -> bool:
-        given = self.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {self.api.token}".encode()):
-            self._error(401, "this request needs Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+                json_error(ex, 501, f"method {method} is not implemented")
+            return False
+        if not self._host_ok(req.header("host")):
+            json_error(ex, 403, f"Host {req.header('host')!r} is not a name of this API: use its address, localhost, "
+                                "or start it with --api-host NAME")  # fmt: skip
+            return False
+        if self.protect_reads and self.token is not None and not self._token_ok(req, ex):
+            return False
+        changes = method != "GET"
+        if changes and _SESSION_PATH.match(path) is None:
+            _not_allowed(ex, method, path)
+            return False
+        if changes or path == "/capture.pcap":
+            if changes and self.read_only:
+                json_error(ex, 403, "this bridge's API is read-only")
+                return False
+            if self.token is not None:
+                if not self.protect_reads and not self._token_ok(req, ex):
+                    return False
+            elif self.protected and not is_loopback(req.client):
+                json_error(ex, 403, protected_mode_message())
+                return False
+        if method == "PUT" and req.header("content-type").split(";")[0].strip().lower() != "application/json":
+            json_error(ex, 415, "a PUT body must be sent as Content-Type: application/json")
             return False
         return True
 
-    def _may_change(self) -> bool:
-        api = self.api
-        if api.read_only:
-            self._error(403, "this bridge's API is read-only")
-            return False
-        return api.token is None or self._token_ok()
+    def _host_ok(self, host: str) -> bool:
+        name = host.strip()
+        if name.startswith("["):
+            name = name[1 : name.find("]")] if "]" in name else ""
+            return _is_ip(name)
+        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+        name = name.lower().rstrip(".")
+        # an address cannot be rebound: a page that uses it came from that address
+        return _is_ip(name) or name in self.host_names
 
-    def _stream(self, query: str) -> None:
+    def _token_ok(self, req: Request, ex: Exchange) -> bool:
+        given = req.header("authorization")
+        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+            json_error(ex, 401, "this request needs Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+            return False
+        return True
+
+    # ---- answers
+    def handle(self, req: Request, ex: Exchange) -> None:
+        try:
+            if req.method == "GET":
+                self._get(req, ex)
+            elif req.method == "PUT":
+                self._put(req, ex)
+            else:
+                self._delete(req, ex)
+        except ClientGone:
+            raise
+        except Exception as exc:  # a defect of ours: one line for the client, the bridge goes on
+            ex.close_after = True
+            json_error(ex, 500, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _json(self, ex: Exchange, code: int, body: Any) -> None:
+        ex.reply(code, (json.dumps(body) + "\n").encode(), "application/json")
+
+    def _get(self, req: Request, ex: Exchange) -> None:
+        path, fwd = req.path, self.forwarder
+        if path == "/capture.pcap":
+            self._stream(req, ex)
+        elif path == "/":
+            ex.reply(200, _STATUS_PAGE, "text/html; charset=utf-8")
+        elif path == "/version":
+            ex.reply(200, (__version__ + "\n").encode(), "text/plain")
+        elif path == "/forwarding/json":
+            self._json(ex, 200, {n: fwd.describe(s) for n, s in fwd.sessions.items()})
+        elif path == "/agents/json":
+            self._json(ex, 200, self.agents())
+        elif path == "/analyzer/json":
+            self._json(ex, 200, self.analyzer())
+        elif path == "/metrics":
+            ex.reply(200, self.metrics(), "text/plain; version=0.0.4; charset=utf-8")
+        elif m := _SESSION_PATH.match(path):
+            s = fwd.sessions.get(m.group(1))
+            if s is None:
+                json_error(ex, 404, f"no forwarding session {m.group(1)!r}")
+            else:
+                self._json(ex, 200, {**fwd.describe(s), "errors": s.errors, "dropped": s.dropped})
+        else:
+            json_error(ex, 404, f"no such resource: {path}")
+
+    def _put(self, req: Request, ex: Exchange) -> None:
+        m = _SESSION_PATH.match(req.path)
+        assert m is not None  # the gate let only session paths through
+        try:
+            body = json.loads(req.body.decode("utf-8")) if req.body else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            json_error(ex, 400, f"the body is not valid JSON: {exc}")
+            return
+        except RecursionError:
+            json_error(ex, 400, "the body is not valid JSON: nested too deeply")
+            return
+        try:
+            session = parse_session(m.group(1), body)
+            new = self.forwarder.put(session)
+        except SessionError as exc:
+            json_error(ex, 400, str(exc))
+            return
+        except StateError as exc:
+            json_error(ex, 500, str(exc))
+            return
+        self._json(ex, 201 if new else 200, self.forwarder.describe(session, counters=False))
+
+    def _delete(self, req: Request, ex: Exchange) -> None:
+        m = _SESSION_PATH.match(req.path)
+        assert m is not None
+        name = m.group(1)
+        try:
+            gone = NAME.match(name) is not None and self.forwarder.delete(name)
+        except StateError as exc:
+            json_error(ex, 500, str(exc))
+            return
+        if not gone:
+            json_error(ex, 404, f"no forwarding session {name!r}")
+            return
+        ex.reply(204, b"", "application/json")
+
+    def _stream(self, req: Request, ex: Exchange) -> None:
         """A live pcap (or pcapng) stream until the client goes away or the bridge stops."""
-        params = urllib.parse.parse_qs(query, keep_blank_values=True)
-        expression = params.get("filter", [""])[-1]
+        hub = self.hub
+        if not hub.reserve():  # before the filter costs anything
+            json_error(ex, 503, f"at most {hub.max_clients} capture streams at once")
+            return
+        client = None
         try:
-            flt = CaptureFilter(expression) if expression.strip() else None
-        except FilterError as exc:
-            self._error(400, str(exc))
+            params = urllib.parse.parse_qs(req.query, keep_blank_values=True, max_num_fields=MAX_AGENT_PREFIXES + 8)
+            expression = params.get("filter", [""])[-1]
+            if len(expression) > MAX_FILTER_LENGTH:
+                json_error(ex, 400, f"the filter may be at most {MAX_FILTER_LENGTH} characters")
+                return
+            fmt = params.get("format", ["pcap"])[-1]
+            if fmt not in ("pcap", "pcapng"):
+                json_error(ex, 400, "format is pcap or pcapng")
+                return
+            try:
+                agents = AgentMatch([a for v in params.get("agent", []) for a in v.split(",") if a])
+            except ValueError as exc:
+                json_error(ex, 400, f"bad agent: {exc}")
+                return
+            try:
+                flt = CaptureFilter(expression) if expression.strip() else None
+            except FilterError as exc:
+                json_error(ex, 400, str(exc))
+                return
+            client = StreamClient(flt, agents, fmt == "pcapng", req.client)
+            hub.add(client)
+        except ValueError as exc:  # parse_qs: too many fields
+            json_error(ex, 400, f"bad query: {exc}")
             return
+        finally:
+            hub.unreserve()
         try:
-            agents = [ipaddress.ip_network(a, strict=False) for v in params.get("agent", []) for a in v.split(",") if a]
-        except ValueError as exc:
-            self._error(400, f"bad agent: {exc}")
-            return
-        fmt = params.get("format", ["pcap"])[-1]
-        if fmt not in ("pcap", "pcapng"):
-            self._error(400, "format is pcap or pcapng")
-            return
-        client = StreamClient(flt, agents, fmt == "pcapng", self.client_address[0])
-        hub = self.api.hub
-        if not hub.add(client):
-            self._error(503, f"at most {hub.max_clients} capture streams at once")
-            return
-        try:
-            self.send_response(200)
-            self.send_header(
-                "Content-Type", "application/vnd.tcpdump.pcap" if fmt == "pcap" else "application/octet-stream"
-            )
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.close_connection = True
-            head = client.writer.start() if client.writer else file_header(DLT_EN10MB, 262144)
-            self.wfile.write(head)
-            self.wfile.flush()
-            while True:
-                items = client.take(1.0)
-                if items:
-                    self.wfile.write(b"".join(chunk for chunk, _ in items))
-                    self.wfile.flush()
-                    client.sent += sum(n for _, n in items)
-                    # let the next write gather what comes in meanwhile: one wake-up per datagram would
-                    # cost the receive loop the GIL tens of thousands of times a second
-                    time.sleep(STREAM_BATCH_SECONDS)
-                elif client.closed:
-                    break  # the bridge is stopping and everything queued has been written
-                elif self._peer_gone():
-                    break
-        except OSError:
-            pass  # the client went away
+            ex.streaming()
+            ctype = "application/vnd.tcpdump.pcap" if fmt == "pcap" else "application/octet-stream"
+            ex.stream(200, {"Content-Type": ctype, "Cache-Control": "no-store"}, self._chunks(client, ex))
         finally:
             hub.remove(client)
 
-    def do_PUT(self) -> None:  # noqa: N802
-        m = _SESSION_PATH.match(self.path.split("?", 1)[0])
-        if m is None:
-            self._not_allowed()
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._error(413, f"the body may hold at most {MAX_BODY} bytes")
-            return
-        raw = self.rfile.read(length) if length > 0 else b""
-        if not self._may_change():
-            return
-        name = m.group(1)
-        try:
-            body = json.loads(raw.decode("utf-8")) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self._error(400, f"the body is not valid JSON: {exc}")
-            return
-        try:
-            session = parse_session(name, body)
-            new = self.api.forwarder.put(session)
-        except SessionError as exc:
-            self._error(400, str(exc))
-            return
-        self._send(201 if new else 200, session.to_json())
+    @staticmethod
+    def _chunks(client: StreamClient, ex: Exchange) -> Iterator[bytes]:
+        yield client.writer.start() if client.writer else file_header(DLT_EN10MB, 262144)
+        while True:
+            items = client.take(1.0)
+            if items:
+                yield b"".join(chunk for chunk, _ in items)
+                client.sent += sum(n for _, n in items)
+                # let the next write gather what comes in meanwhile: one wake-up per datagram would
+                # cost the receive loop the GIL tens of thousands of times a second
+                time.sleep(STREAM_BATCH_SECONDS)
+            elif client.closed or ex.peer_gone():
+                return  # the bridge is stopping and everything queued has been written, or the client left
 
-    def do_DELETE(self) -> None:  # noqa: N802
-        m = _SESSION_PATH.match(self.path.split("?", 1)[0])
-        if m is None:
-            self._not_allowed()
-            return
-        if not self._may_change():
-            return
-        name = m.group(1)
-        if not NAME.match(name) or not self.api.forwarder.delete(name):
-            self._error(404, f"no forwarding session {name!r}")
-            return
-        self.send_response(204)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
 
-    def _not_allowed(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if _SESSION_PATH.match(path):
-            self._error(405, f"{self.command} is not allowed here", {"Allow": "GET, PUT, DELETE"})
-        elif path in ("/forwarding/json", "/agents/json", "/analyzer/json", "/metrics", "/version", "/capture.pcap"):
-            self._error(405, f"{self.command} is not allowed here", {"Allow": "GET"})
-        else:
-            self._error(404, f"no such resource: {path}")
+def _not_allowed(ex: Exchange, method: str, path: str) -> None:
+    if _SESSION_PATH.match(path):
+        json_error(ex, 405, f"{method} is not allowed here", {"Allow": "GET, PUT, DELETE"})
+    elif path in _READ_PATHS:
+        json_error(ex, 405, f"{method} is not allowed here", {"Allow": "GET"})
+    else:
+        json_error(ex, 404, f"no such resource: {path}")
 
-    def do_POST(self) -> None:  # noqa: N802
-        self._not_allowed()
 
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._not_allowed()
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _Collector:
+    """/metrics: built from the counters when scraped, nothing kept on the receive path."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        api = self.api
+        a = api.analyzer()
+
+        def counter(name: str, help_: str, value: float) -> CounterMetricFamily:
+            return CounterMetricFamily(f"sflow_bridge_{name}", help_, value=value)
+
+        yield counter("datagrams_received", "sFlow datagrams received", a["datagramsReceived"])
+        yield counter("datagrams_malformed", "datagrams that did not decode", a["datagramsMalformed"])
+        yield counter("packets_written", "pcap records written", a["packetsWritten"])
+        yield counter("packets_filtered", "packets the capture filter left out", a["packetsFiltered"])
+        if a["socketDrops"] is not None:
+            yield counter("socket_drops", "datagrams the kernel dropped", a["socketDrops"])
+        by_session = (
+            ("forwarded", "datagrams forwarded, per session", "forwarded"),
+            ("forward_errors", "copies that could not be sent, per session", "forwardErrors"),
+            ("forward_dropped", "copies dropped while the forwarding process was behind", "forwardDropped"),
+        )
+        for name, help_, key in by_session:
+            family = CounterMetricFamily(f"sflow_bridge_{name}", help_, labels=["session"])
+            for session, value in a[key].items():
+                family.add_metric([session], value)
+            yield family
+        every = list(api.agents().values())
+        agents = [v for v in every if v["subAgent"] is not None]  # senders of datagrams that decoded
+        per_agent = (
+            ("agent_datagrams", "datagrams per agent", "datagrams"),
+            ("agent_datagrams_lost", "datagrams missing from each agent's sequence", "datagramsLost"),
+            ("agent_samples_lost", "samples missing from the data sources' sequences", "samplesLost"),
+        )
+        for name, help_, key in per_agent:
+            family = CounterMetricFamily(f"sflow_bridge_{name}", help_, labels=["agent", "sub_agent"])
+            for v in agents:
+                family.add_metric([v["agent"], str(v["subAgent"])], v[key])
+            yield family
+        bad = CounterMetricFamily("sflow_bridge_source_malformed", "datagrams that did not decode, per sender",
+                                  labels=["source"])  # fmt: skip
+        for v in every:
+            if v["subAgent"] is None:
+                bad.add_metric([v["agent"]], v["malformed"])
+        yield bad
+        yield counter("untracked_datagrams", "datagrams from agents beyond the tracked limit",
+                      a["datagramsFromUntrackedAgents"])  # fmt: skip
+        yield counter("untracked_samples", "samples from data sources beyond the tracked limit",
+                      a["samplesFromUntrackedSources"])  # fmt: skip
+        yield GaugeMetricFamily("sflow_bridge_uptime_seconds", "seconds since the bridge started", value=a["uptime"])

@@ -19,6 +19,42 @@ from bridge.output.bpf import CaptureFilter
 from bridge.output.pcapng import PcapngWriter
 
 QUEUE_DATAGRAMS = 4096  # per client: about 6 MB of pcap at typical sizes
+MAX_AGENT_PREFIXES = 256  # agent= prefixes of one stream
+_MATCH_CACHE = 4096  # agents whose answer a stream remembers; forgotten all at once past that
+
+
+class AgentMatch:
+    """Is an agent address in one of a stream's prefixes? Time per agent independent of how many there are.
+
+    The prefixes are grouped by family and length, so a lookup is one masked set membership per
+    distinct length (at most 33 + 129), and each agent's answer is remembered (bounded).
+    """
+
+    def __init__(self, prefixes: list[str]) -> None:
+        if len(prefixes) > MAX_AGENT_PREFIXES:
+            raise ValueError(f"at most {MAX_AGENT_PREFIXES} agent prefixes per stream")
+        self.networks = [ipaddress.ip_network(p, strict=False) for p in prefixes]
+        by_length: dict[tuple[int, int], set[int]] = {}
+        for n in self.networks:
+            bits = n.max_prefixlen - n.prefixlen
+            by_length.setdefault((n.max_prefixlen // 8, bits), set()).add(int(n.network_address) >> bits)
+        self._groups = [(size, bits, nets) for (size, bits), nets in by_length.items()]
+        self._seen: dict[bytes, bool] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def __call__(self, agent: bytes) -> bool:
+        if not self.networks:
+            return True
+        known = self._seen.get(agent)
+        if known is None:
+            value = int.from_bytes(agent, "big")
+            known = any(len(agent) == size and value >> bits in nets for size, bits, nets in self._groups)
+            if len(self._seen) >= _MATCH_CACHE:
+                self._seen.clear()
+            self._seen[agent] = known
+        return known
 
 
 class StreamClient:
@@ -27,7 +63,7 @@ class StreamClient:
     def __init__(
         self,
         capture_filter: CaptureFilter | None,
-        agents: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+        agents: AgentMatch,
         pcapng: bool,
         peer: str,
     ) -> None:
@@ -42,14 +78,7 @@ class StreamClient:
         self.dropped = 0  # packets lost because the client did not keep up
         self.skipped: Counter[str] = Counter()
         self.closed = False
-
-    def wants(self, agent: bytes) -> bool:
-        if not self.agents:
-            return True
-        if len(agent) not in (4, 16):
-            return False
-        ip = ipaddress.ip_address(agent)
-        return any(ip in n for n in self.agents)
+        self.wants = agents  # wants(agent bytes): does this stream carry that agent's packets?
 
     def offer(self, chunk: bytes, packets: int) -> None:
         """From the receive loop: never blocks."""
@@ -78,7 +107,7 @@ class StreamClient:
         return {
             "peer": self.peer,
             "filter": self.filter.expression if self.filter else "",
-            "agents": [str(n) for n in self.agents],
+            "agents": [str(n) for n in self.agents.networks],
             "format": "pcapng" if self.writer else "pcap",
             "packetsSent": self.sent,
             "packetsDropped": self.dropped,
@@ -92,14 +121,25 @@ class StreamHub:
     def __init__(self, max_clients: int = 8) -> None:
         self.max_clients = max_clients
         self.clients: tuple[StreamClient, ...] = ()  # replaced whole, read without a lock
+        self._reserved = 0  # places taken by requests whose filter is being compiled
         self._lock = threading.Lock()
 
-    def add(self, client: StreamClient) -> bool:
+    def reserve(self) -> bool:
+        """Takes a place for a stream about to start: checked before its filter costs anything."""
         with self._lock:
-            if len(self.clients) >= self.max_clients:
+            if len(self.clients) + self._reserved >= self.max_clients:
                 return False
-            self.clients = (*self.clients, client)
+            self._reserved += 1
         return True
+
+    def unreserve(self) -> None:
+        with self._lock:
+            self._reserved -= 1
+
+    def add(self, client: StreamClient) -> None:
+        """Adds a client in a place reserve() took (unreserve() gives the reservation back after)."""
+        with self._lock:
+            self.clients = (*self.clients, client)
 
     def remove(self, client: StreamClient) -> None:
         with self._lock:

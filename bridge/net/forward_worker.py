@@ -25,4 +25,6 @@ if __name__ == "__main__":
     # when the CPU runs short, the capture comes first: this process falls behind and drops copies
     # (counted per session) instead of taking the core the bridge's receive loop needs
     os.nice(NICENESS)
-    send_copies(sys.stdin.fileno(), sys.stdout)
+    sys.stdout.write("ready\n")  # the bridge waits for this line before it says it is listening
+    sys.stdout.flush()
+    send_copies(sys.stdin.fileno(), sys.stdout, "--broadcast" in sys.argv[1:])

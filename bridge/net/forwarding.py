@@ -14,10 +14,12 @@ session (``dropped``) while the pcap stream goes on whole.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
 import re
+import select
 import socket
 import struct
 import subprocess
@@ -35,10 +37,15 @@ NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 FRAME_HEAD = struct.Struct(">HB")
 TABLE_HEAD = struct.Struct(">HI")
 PIPE_SIZE = 1 << 20  # what the process may fall behind by before copies are dropped
+KEEP_TABLES = 64  # session tables whose late error reports are still charged
 
 
 class SessionError(ValueError):
     """A session description that cannot be accepted (the API answers 400)."""
+
+
+class StateError(Exception):
+    """The state file cannot be read or written (the API answers 500, and nothing changed)."""
 
 
 @dataclass
@@ -90,6 +97,73 @@ def parse_session(name: str, body: object) -> Session:
     return Session(name, str(ip), port, list(agents), nets)
 
 
+def normalised(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address a datagram really goes to: an IPv4-mapped IPv6 address is its IPv4 address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6:
+        mapped = ip.ipv4_mapped  # type: ignore[union-attr]
+        if mapped is not None:
+            return mapped
+    return ip
+
+
+def is_local(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Is ``ip`` an address of this host? The kernel's answer: a socket can be bound to it."""
+    if ip.is_loopback or ip.is_unspecified:
+        return True
+    if ip.version == 6 and ip.is_link_local:  # binding needs a scope: the kernel's own list instead
+        return ip.packed.hex() in _link_local_addresses()
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    if _nonlocal_bind(ip.version):  # every bind succeeds there: ask the routing table instead
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.connect((str(ip), 9))
+                return normalised(str(s.getsockname()[0])) == ip
+        except OSError:
+            return False
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.bind((str(ip), 0))
+            return True
+    except OSError:
+        return False
+
+
+def _link_local_addresses() -> set[str]:
+    try:
+        with open("/proc/net/if_inet6") as f:
+            return {line.split()[0] for line in f if line.strip()}
+    except OSError:
+        return set()
+
+
+def _nonlocal_bind(version: int) -> bool:
+    name = f"/proc/sys/net/ipv{version}/ip_nonlocal_bind" if version == 4 else "/proc/sys/net/ipv6/ip_nonlocal_bind"
+    try:
+        with open(name) as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def destination_problem(address: str, port: int, listen_port: int, allow_groups: bool) -> str | None:
+    """Why a copy must not go to ``address`` port ``port`` (None when it may)."""
+    ip = normalised(address)
+    if port == listen_port and is_local(ip):
+        return f"{address} port {port} is this bridge's own sFlow port: it would loop"
+    if allow_groups:
+        return None
+    if ip.is_unspecified:
+        return f"{address} is the unspecified address, not a collector"
+    if ip.is_multicast or ip == _BROADCAST:
+        kind = "multicast" if ip.is_multicast else "broadcast"
+        return f"{address} is a {kind} address: start the bridge with --forward-broadcast to allow it"
+    return None
+
+
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
 def agent_of(data: bytes) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The agent address of an sFlow datagram (any version), or None."""
     if len(data) >= 12 and data[4:8] == b"\0\0\0\x01":
@@ -100,45 +174,85 @@ def agent_of(data: bytes) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
 
 
 class Senders:
-    """The UDP sockets copies leave from: one for IPv4, one for IPv6 made when first needed."""
+    """The UDP sockets copies leave from, one connected socket per destination.
 
-    def __init__(self) -> None:
-        self._sock4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock6: socket.socket | None = None
+    Connected, so that the kernel reports what the destination answers: an ICMP port
+    unreachable makes the next send fail (ECONNREFUSED), and the session counts an error.
+    """
+
+    def __init__(self, broadcast: bool = False) -> None:
+        self.broadcast = broadcast
+        self._socks: dict[tuple[str, int], socket.socket] = {}  # as many as sessions, at most 255
 
     def send(self, data: bytes, address: str, port: int) -> None:
-        if ":" not in address:
-            self._sock4.sendto(data, (address, port))
-            return
-        if self._sock6 is None:
-            self._sock6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        self._sock6.sendto(data, (address, port))
+        sock = self._socks.get((address, port))
+        if sock is None:
+            sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM)
+            if self.broadcast:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            try:
+                sock.connect((address, port))
+            except OSError:
+                sock.close()
+                raise
+            self._socks[(address, port)] = sock
+        sock.send(data)
+
+    def keep(self, destinations: set[tuple[str, int]]) -> None:
+        """Closes the sockets of destinations no session has any more."""
+        for key in [k for k in self._socks if k not in destinations]:
+            self._socks.pop(key).close()
 
 
 class Forwarder:
     """The session table, shared by the receive loop (send) and the API (change)."""
 
-    def __init__(self, listen_port: int, max_sessions: int = 32, state_file: str | None = None) -> None:
+    def __init__(
+        self, listen_port: int, max_sessions: int = 32, state_file: str | None = None, broadcast: bool = False
+    ) -> None:
         self.listen_port = listen_port
         self.max_sessions = max_sessions
         self.state_file = state_file
+        self.broadcast = broadcast  # broadcast, multicast and unspecified destinations allowed
+        self.in_container = os.environ.get("SFLOW_BRIDGE_IMAGE") is not None  # set by the images (images/base)
         self.sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
-        self._sockets = Senders()
-        self._local = _local_addresses()
+        self._sockets = Senders(broadcast)
         self._proc: Any = None  # the forwarding process, once started
         self._fd = -1
         # datagrams with their sessions, and session tables (with no sessions), in the order they came
         self._pending: list[tuple[bytes, tuple[Session, ...]]] = []
         self._rest = b""  # the part of the last write the pipe did not take
+        self._generation = 0  # of the session table, so that a report is charged to the sessions it was about
+        self._tables: dict[int, dict[int, Session]] = {}
         if state_file and os.path.exists(state_file):
             self._load(state_file)
 
+    def check(self, session: Session) -> None:
+        """Raises SessionError when copies must not go where ``session`` says."""
+        problem = destination_problem(session.address, session.port, self.listen_port, self.broadcast)
+        if problem is not None:
+            raise SessionError(problem)
+
+    def warning(self, session: Session) -> str | None:
+        """What a person should know about a session that works, but maybe not as meant."""
+        if self.in_container and normalised(session.address).is_loopback:
+            return (f"{session.address} is this container's own loopback, not the host's: to reach a collector on "
+                    "the host, use the engine's gateway address (host.docker.internal where it resolves)")  # fmt: skip
+        return None
+
+    def describe(self, session: Session, counters: bool = True) -> dict[str, object]:
+        out = session.to_json()
+        if counters:
+            out["forwarded"] = session.forwarded
+        warning = self.warning(session)
+        if warning is not None:
+            out["warning"] = warning
+        return out
+
     def put(self, session: Session) -> bool:
-        """Creates or replaces a session; True when it is new."""
-        ip = ipaddress.ip_address(session.address)
-        if session.port == self.listen_port and (ip.is_loopback or ip.is_unspecified or str(ip) in self._local):
-            raise SessionError(f"{session.address} port {session.port} is this bridge's own sFlow port: it would loop")
+        """Creates or replaces a session; True when it is new. Saved before it is live: all or nothing."""
+        self.check(session)
         with self._lock:
             new = session.name not in self.sessions
             if new and len(self.sessions) >= self.max_sessions:
@@ -152,8 +266,8 @@ class Forwarder:
                 session.slot = min(set(range(len(used) + 1)) - used)
             table = dict(self.sessions)
             table[session.name] = session
+            self._save(table)  # raises StateError, and nothing has changed
             self.sessions = table  # replaced whole: the receive loop iterates a snapshot without locking
-            self._save()
             self._announce()
         return new
 
@@ -163,8 +277,8 @@ class Forwarder:
                 return False
             table = dict(self.sessions)
             del table[name]
+            self._save(table)
             self.sessions = table
-            self._save()
             self._announce()
         return True
 
@@ -188,11 +302,18 @@ class Forwarder:
 
     # ---- the forwarding process (sflow-bridge's live mode)
     def start_process(self) -> None:
-        """Sends the copies from a process of their own from now on; :meth:`flush` hands them over."""
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge.net.forward_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        assert proc.stdin is not None
+        """Sends the copies from a process of their own from now on; :meth:`flush` hands them over.
+
+        Returns once that process is ready to send (it says so), so that "listening" means ready.
+        """
+        cmd = [sys.executable, "-m", "bridge.net.forward_worker", *(["--broadcast"] if self.broadcast else [])]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
+        ready = proc.stdout.readline()  # the worker's first line; EOF if it died
+        if ready.strip() != b"ready":
+            proc.kill()
+            proc.wait()
+            raise OSError("the forwarding process did not start")
         self._proc = proc
         self._fd = proc.stdin.fileno()
         try:
@@ -206,11 +327,20 @@ class Forwarder:
         with self._lock:
             self._announce()
 
+    @property
+    def process_id(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def _announce(self) -> None:
         """Queues the session table for the forwarding process (the lock is held)."""
         if self._proc is None:
             return
-        body = json.dumps({s.slot: [s.address, s.port] for s in self.sessions.values()}).encode()
+        self._generation += 1
+        self._tables[self._generation] = {s.slot: s for s in self.sessions.values()}
+        for old in [g for g in self._tables if g <= self._generation - KEEP_TABLES]:
+            del self._tables[old]
+        table = {s.slot: [s.address, s.port] for s in self.sessions.values()}
+        body = json.dumps({"generation": self._generation, "slots": table}).encode()
         self._pending.append((TABLE_HEAD.pack(0, len(body)) + body, ()))
 
     def flush(self) -> None:
@@ -250,61 +380,100 @@ class Forwarder:
         except BrokenPipeError:
             return len(data)  # the process is gone: nothing more will be sent
 
-    def close(self) -> None:
-        """Lets the forwarding process send what it was given, then ends it."""
+    def close(self, seconds: float = 0.5) -> None:
+        """Lets the forwarding process send what it was given, for at most ``seconds``, then ends it."""
         if self._proc is None:
             return
         self.flush()
-        os.set_blocking(self._fd, True)
+        proc = self._proc
         try:
-            if self._rest:
-                os.write(self._fd, self._rest)
-            self._proc.stdin.close()
-            self._proc.wait(timeout=5)
+            if self._rest:  # what the pipe did not take: as much as it takes in time
+                deadline = time.monotonic() + seconds
+                while self._rest and time.monotonic() < deadline:
+                    self._rest = self._rest[self._write(self._rest) :]
+                    if self._rest:
+                        select.select([], [self._fd], [], max(0.0, deadline - time.monotonic()))
+            proc.stdin.close()
+            proc.wait(timeout=seconds)
         except (OSError, subprocess.TimeoutExpired):
-            self._proc.kill()
+            proc.kill()
+            proc.wait()
         self._proc = None
 
     def _read_reports(self) -> None:
-        """The forwarding process's send errors, per slot, as it reports them."""
+        """The forwarding process's send errors, per slot of a session table, as it reports them."""
         for line in self._proc.stdout:
             try:
                 report = json.loads(line)
-            except ValueError:
+                table = self._tables.get(int(report["generation"]), {})
+                for slot, n in report["errors"].items():
+                    s = table.get(int(slot))
+                    if s is not None:
+                        s.errors += int(n)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue
-            by_slot = {s.slot: s for s in self.sessions.values()}
-            for slot, n in report.items():
-                s = by_slot.get(int(slot))
-                if s is not None:
-                    s.errors += n
 
-    def _save(self) -> None:
+    def _save(self, table: dict[str, Session]) -> None:
+        """Writes the sessions to the state file: whole or not at all, on disk when it returns."""
         if not self.state_file:
             return
-        data = {name: s.to_json() for name, s in self.sessions.items()}
+        data = json.dumps({name: s.to_json() for name, s in table.items()}, indent=1).encode()
         folder = os.path.dirname(os.path.abspath(self.state_file))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".sessions-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, self.state_file)  # atomic: a crash leaves the old file or the new one
+        tmp: str | None = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".sessions-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.state_file)  # atomic: a crash leaves the old file or the new one
+            tmp = None
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # the rename itself on disk
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise StateError(f"cannot save the forwarding sessions to {self.state_file}: {exc.strerror}; "
+                             "nothing changed") from None  # fmt: skip
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
     def _load(self, path: str) -> None:
-        with open(path) as f:
-            data = json.load(f)
+        """The sessions of a state file, each checked as a PUT would be."""
+        try:
+            with open(path, "rb") as f:
+                data = json.loads(f.read(1 << 24))
+        except OSError as exc:
+            raise StateError(f"--state {path}: cannot read it: {exc.strerror}") from None
+        except (ValueError, RecursionError) as exc:
+            raise StateError(f"--state {path}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise StateError(f"--state {path}: not a JSON object of sessions by name")
+        if len(data) > self.max_sessions:
+            raise StateError(f"--state {path}: {len(data)} sessions, more than --max-sessions {self.max_sessions}")
         for name, body in data.items():
-            s = parse_session(name, body)
+            try:
+                s = parse_session(name, body)
+                self.check(s)
+            except SessionError as exc:
+                raise StateError(f"--state {path}: session {name!r}: {exc}") from None
             s.slot = len(self.sessions)
             self.sessions[name] = s
 
 
-def send_copies(fd: int, report: TextIO) -> None:
+def send_copies(fd: int, report: TextIO, broadcast: bool = False) -> None:
     """The forwarding process's work (bridge/net/forward_worker.py): the frames read from ``fd``, sent.
 
-    Send errors go to ``report``, per slot, as a JSON line at most every half second and at the end.
+    Send errors go to ``report``, per slot of the session table they happened under, as a JSON
+    line at most every half second, whenever the table changes, and at the end.
     """
     table: dict[int, tuple[str, int]] = {}
+    generation = 0
     errors: dict[int, int] = {}
-    senders = Senders()
+    senders = Senders(broadcast)
     reported = time.monotonic()
     buf = b""
     while True:
@@ -321,8 +490,12 @@ def send_copies(fd: int, report: TextIO) -> None:
                 size = TABLE_HEAD.unpack_from(buf, p)[1]
                 if p + TABLE_HEAD.size + size > end:
                     break
+                if errors:  # charged to the sessions of the table they happened under
+                    reported = _report(generation, errors, report)
                 body = json.loads(buf[p + TABLE_HEAD.size : p + TABLE_HEAD.size + size])
-                table = {int(slot): (addr, port) for slot, (addr, port) in body.items()}
+                generation = int(body["generation"])
+                table = {int(slot): (str(dest[0]), int(dest[1])) for slot, dest in body["slots"].items()}
+                senders.keep(set(table.values()))
                 p += TABLE_HEAD.size + size
                 continue
             start = p + FRAME_HEAD.size + count
@@ -340,24 +513,14 @@ def send_copies(fd: int, report: TextIO) -> None:
             p = start + length
         buf = buf[p:]
         if errors and time.monotonic() - reported >= 0.5:
-            reported = _report(errors, report)
+            reported = _report(generation, errors, report)
     if errors:
-        _report(errors, report)
+        _report(generation, errors, report)
 
 
-def _report(errors: dict[int, int], report: TextIO) -> float:
+def _report(generation: int, errors: dict[int, int], report: TextIO) -> float:
     """Writes the errors since the last report, and forgets them."""
-    report.write(json.dumps(errors) + "\n")
+    report.write(json.dumps({"generation": generation, "errors": errors}) + "\n")
     report.flush()
     errors.clear()
     return time.monotonic()
-
-
-def _local_addresses() -> set[str]:
-    found = set()
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None):
-            found.add(str(ipaddress.ip_address(str(info[4][0]).split("%")[0])))
-    except (OSError, ValueError):
-        pass
-    return found

@@ -61,6 +61,9 @@ class Output:
 
 # pcapng only: header protocols written under their own link type (classic pcap counts them as skipped)
 OWN_LINKTYPE = {3: 6, 4: 10, 5: 107, 7: 9, 13: 219, 14: 50, 15: 105}
+# the reasons packets go unwritten are counted by name: a fixed set, whatever numbers senders make up
+_SKIP_REASONS = {p: f"with header protocol {p} ({name})" for p, name in PROTOCOL_NAMES.items()}
+_UNKNOWN_PROTOCOL = "with an unknown header protocol"
 
 
 class Bridge:
@@ -153,7 +156,7 @@ class Bridge:
                 # pcapng can carry other link types; tcpdump refuses a stream that mixes them, so IP stays Ethernet
                 own = OWN_LINKTYPE.get(proto) if writer is not None else None
                 if own is None:
-                    skipped[f"with header protocol {proto} ({PROTOCOL_NAMES.get(proto, '?')})"] += 1
+                    skipped[_SKIP_REASONS.get(proto, _UNKNOWN_PROTOCOL)] += 1
                     continue
                 linktype = own
             if wire < len(body):
@@ -196,12 +199,14 @@ def _headers_v2v4(data: bytes) -> Headers:
     return h
 
 
-def drain(sock: socket.socket, bridge: Bridge, limit: int) -> None:
-    for _ in range(limit):
+def drain(sock: socket.socket, bridge: Bridge, limit: int) -> int:
+    """Reads and writes at most ``limit`` datagrams waiting on ``sock``; how many there were."""
+    for n in range(limit):
         try:
             data, peer = sock.recvfrom(65536)
         except BlockingIOError:
-            return
+            return n
         t = time.time_ns() // 1000
         # the sender's address is only formatted when it is needed: for a malformed datagram
         bridge.datagram(data, peer[0], t // 1_000_000, t % 1_000_000, t / 1e6)
+    return limit

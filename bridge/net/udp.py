@@ -8,6 +8,7 @@ kernel grants less, because bursts of sFlow are lost in the socket otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import selectors
@@ -62,7 +63,11 @@ def open_socket(
         host = socket.inet_ntop(family, packed)
     else:
         host = "::" if v6 else "0.0.0.0"
-    sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    except OSError as exc:  # a kernel without IPv6 (EAFNOSUPPORT): the caller falls back to IPv4
+        warn(f"v{6 if v6 else 4} socket() failed : {exc.strerror}\n")
+        return None
     sock.setblocking(False)
     _request_buffer(sock, "sflow/v6 in" if v6 else "sflow/v4 in", warn, rcvbuf, force)
     try:
@@ -93,6 +98,19 @@ def open_listeners(
         if s4 is not None:
             socks.append(s4)
     return socks
+
+
+def close_door(sock: socket.socket) -> None:
+    """Stops new datagrams reaching ``sock`` while those already queued stay readable.
+
+    A connected UDP socket only takes datagrams from its peer; connected to itself, from nobody.
+    What arrived before stays in the queue, so a stopping bridge writes exactly that and no more.
+    """
+    host, port = sock.getsockname()[:2]
+    if host in ("::", "0.0.0.0"):
+        host = "::1" if sock.family == socket.AF_INET6 else "127.0.0.1"
+    with contextlib.suppress(OSError):  # then the time bound of the last drain still applies
+        sock.connect((host, port))
 
 
 def source_text(addr: str) -> str:

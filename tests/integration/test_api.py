@@ -157,7 +157,10 @@ def test_a_forwarding_process_that_falls_behind_costs_copies_not_packets() -> No
         except OSError:
             rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         assert b.call("PUT", "/forwarding/slow/json", {"address": "127.0.0.2", "port": port})[0] == 201
-        (worker,) = _children(b.proc.pid)  # the forwarding process
+        # the forwarding process: ready (it said so) before the bridge said "listening"
+        (worker,) = [
+            pid for pid in _children(b.proc.pid) if b"forward_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
         os.kill(worker, signal.SIGSTOP)
         try:
             sent = [datagram(i + 1, FRAMES) for i in range(4000)]  # 2.8 MB: more than the 1 MB pipe holds
@@ -282,31 +285,6 @@ def test_status_documents_and_prometheus_metrics() -> None:
         assert [(s.labels["agent"], s.value) for s in lost] == [("192.0.2.7", 1)]
         bad = families["sflow_bridge_source_malformed"].samples
         assert [(s.labels["source"], s.value) for s in bad] == [("127.0.0.1", 1)]
-
-
-def test_idle_connections_cannot_pile_up_threads() -> None:
-    from bridge.net.api import MAX_CONNECTIONS
-
-    with bridge() as b:
-        host, port = b.base.removeprefix("http://").split(":")
-        idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(MAX_CONNECTIONS)]
-        try:
-            time.sleep(0.5)  # every one of them accepted and holding a thread
-            with socket.create_connection((host, int(port)), timeout=5) as extra:
-                extra.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
-                reply = extra.recv(4096)
-            assert reply.startswith(b"HTTP/1.1 503 ") and b'"error": "at most 64 connections at once"' in reply
-        finally:
-            for s in idle:
-                s.close()
-        for _ in range(50):  # bounded: 5 s for the handlers to see their clients gone
-            try:
-                if b.call("GET", "/version")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        assert b.call("GET", "/version")[0] == 200
 
 
 def test_the_api_listens_on_ipv6() -> None:

@@ -87,7 +87,7 @@ def test_a_slow_client_loses_its_own_packets_only() -> None:
         host, port = b.base.removeprefix("http://").split(":")
         slow = socket.create_connection((host, int(port)))
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.sendall(b"GET /capture.pcap HTTP/1.1\r\nHost: x\r\n\r\n")
+        slow.sendall(b"GET /capture.pcap HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         wait_streams(b, 2)
         # 60,000 datagrams, 300,000 packets (about 36 MB of pcap: more than the slow client's queue and
         # the kernel's socket buffers hold), paced at RATE datagrams/s; bounded in count and time
