@@ -12,11 +12,19 @@ pipe are refused with a message. As PID 1 it forwards SIGTERM and SIGINT to the
 bridge, which flushes and closes the pipe, so the tool prints its closing
 summary and the container exits with the tool's status (within 2 s of
 ``docker stop``). When the tool exits by itself (``-c 10``), the bridge is stopped.
+
+Started as root (the images' default), it gives root up before starting anything:
+to the owner of the folder a ``-w`` file goes to (so that ``-v $PWD:/pcap`` gives
+the file to whoever owns ``$PWD``), otherwise to the image's ``sflow`` user. The
+bridge and the tool run in process groups of their own, so a terminal's ^C
+reaches only this process, which stops them as ``docker stop`` does. Name
+lookups are bounded (RES_OPTIONS), so a slow resolver cannot hold a stop.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -24,6 +32,9 @@ import sys
 import threading
 
 BRIDGE = [sys.executable, "-m", "bridge.cli.bridge"]
+IMAGE_USER = "sflow"
+# glibc's resolver: one try of one second per server, so that tcpdump's reverse lookups cannot hold a stop
+RES_OPTIONS = "timeout:1 attempts:1"
 SFLOWTOOL = [sys.executable, "-m", "bridge.cli.sflowtool"]
 
 
@@ -48,6 +59,43 @@ def _has_option(args: list[str], letter: str) -> bool:
         if a.startswith("-") and not a.startswith("--") and letter in a[1:2]:
             return True
     return False
+
+
+def output_file(args: list[str]) -> str | None:
+    """The file of a ``-w FILE`` (or ``-wFILE``) among tcpdump's or tshark's arguments."""
+    for i, a in enumerate(args):
+        if a == "--":
+            return None
+        if a == "-w" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("-w") and len(a) > 2:
+            return a[2:]
+    return None
+
+
+def give_up_root(tool: str, args: list[str]) -> list[str]:
+    """As root: becomes the owner of the -w file's folder, or the image's user; the tool's extra arguments."""
+    if os.getuid() != 0:
+        return []  # docker run --user: as the user asked
+    target = output_file(args) if tool in ("tcpdump", "tshark") else None
+    folder = os.path.dirname(os.path.abspath(target)) if target and target != "-" else None
+    try:
+        if folder is not None:
+            st = os.stat(folder)
+            uid, gid = st.st_uid, st.st_gid
+        else:
+            user = pwd.getpwnam(IMAGE_USER)
+            uid, gid = user.pw_uid, user.pw_gid
+    except (OSError, KeyError):
+        return []  # no such folder (the tool says so) or no such user (not the image): nothing to give up to
+    extra = []
+    if uid == 0 and tool == "tcpdump" and not _has_option(args, "Z"):
+        extra = ["-Z", "root"]  # the folder is root's: tcpdump must not switch to its own user to write there
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    os.environ["HOME"] = "/tmp"
+    return extra
 
 
 def tshark_args(args: list[str]) -> tuple[list[str], list[str], float | None]:
@@ -102,13 +150,24 @@ def run(tool: str, args: list[str], bridge_args: list[str]) -> int:
         raise Refused(f"unknown tool {tool!r}: tcpdump, tshark or sflowtool")
     if shutil.which(cmd[0]) is None:
         raise Refused(f"{cmd[0]} is not installed in this image")
+    bridge_cmd = [*bridge_args, *extra]
+    filters = [bridge_cmd[i + 1] for i, a in enumerate(bridge_cmd[:-1]) if a == "-f"]
+    if filters:  # said here in one line: the bridge would fail after the tool had started, which then exits 0
+        _check_filter(filters[-1])
+    cmd[1:1] = give_up_root(tool, args)
+    env = {"RES_OPTIONS": RES_OPTIONS, **os.environ}
     read_fd, write_fd = os.pipe()
-    bridge = subprocess.Popen([*BRIDGE, *bridge_args, *extra], stdout=write_fd, stdin=subprocess.DEVNULL)
+    # groups of their own: a terminal's ^C reaches this process only, which ends them in order
+    bridge = subprocess.Popen([*BRIDGE, *bridge_cmd], stdout=write_fd, stdin=subprocess.DEVNULL,
+                              process_group=0)  # fmt: skip
     os.close(write_fd)
-    proc = subprocess.Popen(cmd, stdin=read_fd)
+    proc = subprocess.Popen(cmd, stdin=read_fd, env=env, process_group=0)
     os.close(read_fd)
+    stopping = False
 
     def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:
+        nonlocal stopping
+        stopping = True
         if bridge.poll() is None:
             bridge.send_signal(signal.SIGTERM)  # it flushes, closes the pipe; the tool sees the end
 
@@ -120,6 +179,7 @@ def run(tool: str, args: list[str], bridge_args: list[str]) -> int:
         timer.daemon = True
         timer.start()
     status = proc.wait()
+    failed = bridge.poll() not in (None, 0) and not stopping  # the bridge ended first, on an error it printed
     stop()
     try:
         bridge.wait(timeout=5)
@@ -128,10 +188,20 @@ def run(tool: str, args: list[str], bridge_args: list[str]) -> int:
         bridge.wait()
     if timer is not None:
         timer.cancel()
-    return status
+    return bridge.returncode if failed else status
+
+
+def _check_filter(expression: str) -> None:
+    from bridge.output.bpf import CaptureFilter, FilterError
+
+    try:
+        CaptureFilter(expression)
+    except FilterError as exc:
+        raise Refused(str(exc)) from None
 
 
 def _run_alone(cmd: list[str]) -> int:
+    give_up_root("sflowtool", [])
     proc = subprocess.Popen(cmd)
 
     def forward(signum: int, frame: object) -> None:
