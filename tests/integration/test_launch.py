@@ -81,7 +81,8 @@ def test_a_bad_capture_filter_exits_non_zero_in_one_line() -> None:
 
 @needs_tools
 def test_a_bridge_that_cannot_start_fails_the_container() -> None:
+    env = {**os.environ, "SFLOW_BRIDGE_ARGS": "--max-sessions 999 --api none"}
     r = subprocess.run([sys.executable, "-m", "bridge.cli.launch", "tcpdump", "-n"], capture_output=True, text=True,
-                       timeout=60, env={**os.environ, "SFLOW_BRIDGE_ARGS": "--max-sessions 999 --api none"})  # fmt: skip
+                       timeout=60, env=env)  # fmt: skip
     assert r.returncode == 2, r
     assert "sflow-bridge: --max-sessions 999: from 0 to 255" in r.stderr
