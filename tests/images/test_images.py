@@ -69,10 +69,12 @@ def free_port() -> int:
 
 class Container:
     def __init__(self, env: dict[str, str], image: str, args: list[str], volume: Path | None = None,
-                 api: bool = False) -> None:  # fmt: skip
+                 api: bool = False, environment: dict[str, str] | None = None) -> None:  # fmt: skip
         self.env = env
         self.port = free_port()
         cmd = [CLI, "run", "-d", "-p", f"{self.port}:6343/udp"]
+        for k, v in (environment or {}).items():
+            cmd += ["-e", f"{k}={v}"]
         if api:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
@@ -156,21 +158,25 @@ def test_tcpdump_syn(engine: dict[str, str]) -> None:
     assert len(lines) == 3 and all("10.1.1.1.50000 > 10.3.3.3.443: Flags [S]" in line for line in lines)
 
 
-def test_tcpdump_writes_10_packets_and_exits(engine: dict[str, str], tmp_path: Path) -> None:
-    tmp_path.chmod(0o777)  # as a user's own folder is for the image's user
-    c = Container(engine, "sflow/tcpdump", ["-w", "/pcap/packets.pcap", "-c", "10"], volume=tmp_path)
+@pytest.mark.parametrize("owner", [0, 1000, 1234], ids=["root", "desktop-user", "other-user"])
+def test_tcpdump_writes_10_packets_and_exits(engine: dict[str, str], tmp_path: Path, owner: int) -> None:
+    folder = tmp_path / "pcap"
+    folder.mkdir(mode=0o755)  # writable by its owner only, as a user's own folder is
+    os.chown(folder, owner, owner)
+    c = Container(engine, "sflow/tcpdump", ["-w", "/pcap/packets.pcap", "-c", "10"], volume=folder)
     try:
         c.wait_listening()
         c.send(traffic(3))  # 15 packets
-        assert c.wait() == 0  # tcpdump -c 10 ends the container by itself, with its status
+        assert c.wait() == 0, c.logs()  # tcpdump -c 10 ends the container by itself, with its status
     finally:
         c.remove()
-    r = subprocess.run(["tcpdump", "-n", "-r", str(tmp_path / "packets.pcap")], capture_output=True, timeout=30)
+    st = (folder / "packets.pcap").stat()
+    assert (st.st_uid, st.st_gid) == (owner, owner)  # the file belongs to the folder's owner
+    r = subprocess.run(["tcpdump", "-n", "-r", str(folder / "packets.pcap")], capture_output=True, timeout=30)
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 10
 
 
 def test_docker_stop_leaves_a_complete_file(engine: dict[str, str], tmp_path: Path) -> None:
-    tmp_path.chmod(0o777)
     c = Container(engine, "sflow/tcpdump", ["-w", "/pcap/all.pcap"], volume=tmp_path)
     try:
         c.wait_listening()
@@ -288,7 +294,7 @@ def test_image_labels_user_ports_and_healthcheck(engine: dict[str, str]) -> None
                            timeout=60)  # fmt: skip
         info = json.loads(r.stdout)[0]
         cfg = info.get("Config") or info.get("ContainerConfig")
-        assert cfg["User"] == "sflow"
+        assert cfg["User"] in ("", "root")  # the entrypoint starts as root only to give it up
         assert "6343/udp" in cfg["ExposedPorts"]
         assert cfg["Labels"]["org.opencontainers.image.title"]
         health = cfg.get("Healthcheck")
@@ -304,8 +310,24 @@ def test_image_labels_user_ports_and_healthcheck(engine: dict[str, str]) -> None
         r = subprocess.run([CLI, "exec", c.id, "python3", "-m", "bridge.cli.health"], env=engine, capture_output=True,
                            timeout=60)  # fmt: skip
         assert r.returncode == 0
+        # and nothing in it kept root: every process of the container runs as the image's user
+        r = subprocess.run([CLI, "exec", c.id, "python3", "-c", PROCESSES], env=engine, capture_output=True, text=True,
+                           timeout=60)  # fmt: skip
+        seen = dict(line.rsplit(" ", 1) for line in r.stdout.splitlines())
+        assert set(seen.values()) == {"1000"} and "tcpdump" in seen, r.stdout
     finally:
         c.remove()
+
+
+# runs inside a container: the command and user of every process but this one and the exec that started it
+PROCESSES = """
+import os
+mine = {os.getpid(), os.getppid()}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    if int(pid) not in mine:
+        uid = [line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("Uid:")][0]
+        print(open(f"/proc/{pid}/comm").read().strip(), uid)
+"""
 
 
 def test_the_http_api_is_published_on_8008(engine: dict[str, str]) -> None:
@@ -343,31 +365,67 @@ for _ in range(int(sys.argv[1])):
 """
 
 
+def put_session(port: int, token: str | None) -> tuple[int, dict[str, object]]:
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"address": "127.0.0.1", "port": 7343}).encode()
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/forwarding/collector/json", data=body, method="PUT",
+                                 headers=headers)  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
 def test_the_tcpdump_image_forwards_while_it_captures(engine: dict[str, str]) -> None:
     import urllib.request
 
     sent = traffic(3)
-    c = Container(engine, "sflow/tcpdump", ["-n"], api=True)
+    c = Container(engine, "sflow/tcpdump", ["-n"], api=True, environment={"SFLOW_BRIDGE_API_TOKEN": "s3cret"})
     try:
         c.wait_listening()
+        assert "changes and capture streams need the token" in c.logs()[1]  # the mode, said at start
         rx = subprocess.Popen([CLI, "exec", c.id, "python3", "-c", RECEIVER, str(len(sent))], env=engine,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         assert rx.stdout is not None and rx.stdout.readline().strip() == "ready", rx.stderr
-        body = json.dumps({"address": "127.0.0.1", "port": 7343}).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{c.api_port}/forwarding/collector/json", data=body,
-                                     method="PUT", headers={"Content-Type": "application/json"})  # fmt: skip
-        with urllib.request.urlopen(req, timeout=10) as r:
-            assert r.status == 201
+        assert put_session(c.api_port, None)[0] == 401
+        code, session = put_session(c.api_port, "s3cret")
+        assert code == 201 and "this container's own loopback" in str(session["warning"]), session
         c.send(sent)
         out, err = rx.communicate(timeout=60)
         assert [bytes.fromhex(line) for line in out.split()] == sent, err  # unchanged, in order
         with urllib.request.urlopen(f"http://127.0.0.1:{c.api_port}/forwarding/collector/json", timeout=10) as r:
             session = json.loads(r.read())
         assert session["forwarded"] == len(sent) and session["dropped"] == 0, session
+        assert "warning" in session
         time.sleep(1.0)
         c.stop()
         tcpdump_out = c.logs()[0]
         assert len(tcpdump_out.splitlines()) == len(sent) * len(FRAMES)  # and the capture went on whole
+    finally:
+        c.remove()
+
+
+def test_without_a_token_the_published_api_is_in_protected_mode(engine: dict[str, str]) -> None:
+    c = Container(engine, "sflow/tcpdump", ["-n"], api=True)
+    try:
+        c.wait_listening()
+        assert "protected mode" in c.logs()[1]
+        code, answer = put_session(c.api_port, None)  # from the host: beyond the container's loopback
+        assert code == 403 and "-e SFLOW_BRIDGE_API_TOKEN=" in str(answer["error"]), answer
+    finally:
+        c.remove()
+
+
+def test_a_bad_capture_filter_fails_the_tshark_image(engine: dict[str, str]) -> None:
+    c = Container(engine, "sflow/tshark", ["-f", "bogus filter"])
+    try:
+        assert c.wait() == 2
+        err = c.logs()[1]
+        assert "bad capture filter 'bogus filter'" in err and len(err.splitlines()) == 1, err
     finally:
         c.remove()
 

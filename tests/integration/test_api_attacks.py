@@ -336,7 +336,6 @@ def test_clients_that_vanish_leave_no_traceback() -> None:
 # ---- who may do what
 
 
-needs_netns = pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
 
 CLIENT = """
 import json, sys, urllib.request, urllib.error
@@ -361,8 +360,10 @@ def remote(host: netns.TestHost, b: Running, method: str, path: str, body: objec
     return int(code), text
 
 
-@needs_netns
 def test_protected_mode_beyond_loopback_without_a_token() -> None:
+    why = netns.available()
+    if why is not None:  # CI has what it needs (.ci/run): there this is a failure
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
     session = {"address": "127.0.0.2", "port": 9999}
     with netns.test_host() as host:
         with served(api_host="0.0.0.0") as b:
