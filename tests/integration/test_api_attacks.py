@@ -336,7 +336,6 @@ def test_clients_that_vanish_leave_no_traceback() -> None:
 # ---- who may do what
 
 
-
 CLIENT = """
 import json, sys, urllib.request, urllib.error
 method, url, body, token = sys.argv[1:5]
