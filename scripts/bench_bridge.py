@@ -246,7 +246,8 @@ def under_api_load(rate: int, seconds: float) -> None:
     rx_ports = [int(x) for x in counter.stdout.readline().split()]
     for i, rx_port in enumerate(rx_ports):
         body = json.dumps({"address": "127.0.0.2", "port": rx_port}).encode()
-        req = urllib.request.Request(f"{base}/forwarding/bench{i}/json", data=body, method="PUT")
+        req = urllib.request.Request(f"{base}/forwarding/bench{i}/json", data=body, method="PUT",
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
         urllib.request.urlopen(req, timeout=5).read()
 
     def poll() -> None:
