@@ -440,3 +440,34 @@ def test_the_images_run_the_compiled_decoder(engine: dict[str, str]) -> None:
         words = r.stdout.split()
         assert words[:2] == ["True", "None"], r.stderr
         assert words[2:5] == ["compiled", "by", "mypyc"] and words[5][0].isdigit(), r.stdout
+
+
+# runs inside the container before the entrypoint: a name server on its loopback that never answers
+SILENT_DNS = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 53)); " \
+             "print('dns ready', flush=True); [s.recv(512) for _ in iter(int, 1)]"  # fmt: skip
+
+
+def test_a_resolver_that_never_answers_cannot_hold_a_stop(engine: dict[str, str]) -> None:
+    # tcpdump without -n looks up every new address; each lookup is bounded to a second (RES_OPTIONS)
+    port = free_port()
+    start = f'python3 -c "{SILENT_DNS}" & exec python3 -m bridge.cli.launch tcpdump'
+    cmd = [CLI, "run", "-d", "-p", f"{port}:6343/udp", "--dns", "127.0.0.1", "--entrypoint", "sh", "sflow/tcpdump"]
+    run = subprocess.run([*cmd, "-c", start], env=engine, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    cid = run.stdout.strip().splitlines()[-1]
+    try:
+        deadline = time.monotonic() + 30
+        while "listening for sFlow" not in (logs := subprocess.run([CLI, "logs", cid], env=engine,
+                                                                   capture_output=True, text=True)).stderr:  # fmt: skip
+            assert time.monotonic() < deadline, logs
+            time.sleep(0.2)
+        send(("127.0.0.1", port), traffic(1))  # 5 packets, 8 addresses to look up
+        time.sleep(0.5)
+        subprocess.run([CLI, "stop", "-t", "10", cid], env=engine, capture_output=True, timeout=60)
+        r = subprocess.run([CLI, "inspect", "-f", "{{.State.ExitCode}}", cid], env=engine, capture_output=True,
+                           text=True, timeout=30)  # fmt: skip
+        out = subprocess.run([CLI, "logs", cid], env=engine, capture_output=True, text=True, timeout=60).stdout
+        assert r.stdout.strip() == "0", (r.stdout, out)  # not 137: tcpdump finished its lookups and its lines
+        assert len([line for line in out.splitlines() if " IP" in line]) == len(FRAMES), out
+    finally:
+        subprocess.run([CLI, "rm", "-f", cid], env=engine, capture_output=True, timeout=60)
