@@ -28,6 +28,7 @@ Who may do what (the threat model; the README says it for people):
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import re
 import time
@@ -358,8 +359,6 @@ def _not_allowed(ex: Exchange, method: str, path: str) -> None:
 
 
 def _is_ip(text: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -56,18 +56,29 @@ class Bridge:
             return status, text
 
 
-@contextmanager
-def bridge(*extra: str) -> Iterator[Bridge]:
+def start_bridge(*extra: str, api_host: str = "127.0.0.1",
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int, int, bytes]:  # fmt: skip
+    """A bridge listening on a free UDP port with its API on a free TCP port: (process, udp, api, its stderr so far).
+
+    Returns once it has said "listening", which it says only when it is ready (its forwarding process too).
+    """
     udp, api = free_port(), free_port(socket.SOCK_STREAM)
-    cmd = [sys.executable, "-m", "bridge.cli.bridge", "-4", "-p", str(udp), "--api", f"127.0.0.1:{api}",
+    cmd = [sys.executable, "-m", "bridge.cli.bridge", "-4", "-p", str(udp), "--api", f"{api_host}:{api}",
            "-w", os.devnull, *extra]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            env=env)  # fmt: skip
     assert proc.stderr is not None
     seen = b""
     while b"listening for sFlow" not in seen:
         line = proc.stderr.readline()
         assert line, seen
         seen += line
+    return proc, udp, api, seen
+
+
+@contextmanager
+def bridge(*extra: str) -> Iterator[Bridge]:
+    proc, udp, api, seen = start_bridge(*extra)
     assert b"HTTP API on" in seen
     try:
         yield Bridge(proc, udp, api)

@@ -27,7 +27,7 @@ import pytest
 from bridge.net.http_server import MAX_CONNECTIONS, REQUEST_SECONDS
 from tests import netns
 from tests.agent import datagram, packets, send
-from tests.integration.test_api import free_port, receiver
+from tests.integration.test_api import free_port, receiver, start_bridge
 
 FRAMES = [f for _, f in packets()]
 
@@ -83,18 +83,7 @@ def parse(reply: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 def start(*extra: str, api_host: str = "127.0.0.1", env: dict[str, str] | None = None) -> Running:
-    udp, api = free_port(), free_port(socket.SOCK_STREAM)
-    cmd = [sys.executable, "-m", "bridge.cli.bridge", "-4", "-p", str(udp), "--api", f"{api_host}:{api}",
-           "-w", os.devnull, *extra]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            env=env)  # fmt: skip
-    assert proc.stderr is not None
-    seen = b""
-    while b"listening for sFlow" not in seen:
-        line = proc.stderr.readline()
-        assert line, seen
-        seen += line
-    return Running(proc, udp, api, seen)
+    return Running(*start_bridge(*extra, api_host=api_host, env=env))
 
 
 @contextmanager
