@@ -216,6 +216,9 @@ class Forwarder:
         self.broadcast = broadcast  # broadcast, multicast and unspecified destinations allowed
         self.in_container = os.environ.get("SFLOW_BRIDGE_IMAGE") is not None  # set by the images (images/base)
         self.sessions: dict[str, Session] = {}
+        # what the receive loop reads per datagram, replaced whole with the table: every session, whether
+        # any picks agents, and their slots as a frame carries them
+        self._route: tuple[tuple[Session, ...], bool, bytes] = ((), False, b"")
         self._lock = threading.Lock()
         self._sockets = Senders(broadcast)
         self._proc: Any = None  # the forwarding process, once started
@@ -267,7 +270,7 @@ class Forwarder:
             table = dict(self.sessions)
             table[session.name] = session
             self._save(table)  # raises StateError, and nothing has changed
-            self.sessions = table  # replaced whole: the receive loop iterates a snapshot without locking
+            self._use(table)
             self._announce()
         return new
 
@@ -278,19 +281,32 @@ class Forwarder:
             table = dict(self.sessions)
             del table[name]
             self._save(table)
-            self.sessions = table
+            self._use(table)
             self._announce()
         return True
 
+    def _use(self, table: dict[str, Session]) -> None:
+        """Makes ``table`` the live one; replaced whole, so the receive loop reads a snapshot without locking."""
+        everyone = tuple(table.values())
+        self.sessions = table
+        self._route = (everyone, any(s.networks for s in everyone), bytes([s.slot for s in everyone]))
+
     def forward(self, data: bytes) -> None:
-        sessions = self.sessions
-        if not sessions:
+        everyone, picky, _ = self._route
+        if not everyone:
             return
-        # the agent address is parsed only when some session picks agents
-        agent = agent_of(data) if any(s.networks for s in sessions.values()) else None
-        targets = tuple(s for s in sessions.values() if s.wants(agent))
+        if picky:  # the agent address is parsed only when some session picks agents
+            agent = agent_of(data)
+            targets = tuple(s for s in everyone if s.wants(agent))
+            if not targets:
+                return
+        else:
+            targets = everyone
         if self._proc is not None:
-            if targets:
+            if self._rest:  # the forwarding process is behind: this copy is lost now, and counted
+                for s in targets:
+                    s.dropped += 1
+            else:
                 self._pending.append((data, targets))
             return
         for s in targets:
@@ -363,12 +379,22 @@ class Forwarder:
                     self._pending[:0] = [entry for entry in pending if not entry[1]]
                 return
         frames = []
+        everyone, _, slots = self._route
+        to_everyone = 0
         for data, targets in pending:
-            if targets:
+            if not targets:  # a session table
+                pass
+            elif targets is everyone:  # the usual case, counted once at the end
+                frames.append(FRAME_HEAD.pack(len(data), len(targets)) + slots)
+                to_everyone += 1
+            else:
                 frames.append(FRAME_HEAD.pack(len(data), len(targets)) + bytes([s.slot for s in targets]))
                 for s in targets:
                     s.forwarded += 1
             frames.append(data)
+        if to_everyone:
+            for s in everyone:
+                s.forwarded += to_everyone
         chunk = b"".join(frames)
         self._rest = chunk[self._write(chunk) :]
 
@@ -462,6 +488,7 @@ class Forwarder:
                 raise StateError(f"--state {path}: session {name!r}: {exc}") from None
             s.slot = len(self.sessions)
             self.sessions[name] = s
+        self._use(self.sessions)
 
 
 def send_copies(fd: int, report: TextIO, broadcast: bool = False) -> None:

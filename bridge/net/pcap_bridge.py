@@ -25,7 +25,9 @@ from bridge.sflow import DecodeError, decode
 from bridge.sflow.headers import Headers, walk
 
 BATCH = 1 << 16  # write when this much is waiting, or when the sockets are drained
-RCVBUF = 8 << 20  # bursts from many agents: the socket must hold them while a write blocks
+# about 0.4 s of 50,000 datagrams/s of 1,700 bytes: what the socket must hold while the receive loop is held up
+# (a blocked write, a busy core); the kernel charges up to twice this while datagrams wait, and nothing when none do
+RCVBUF = 32 << 20
 
 
 class Output:

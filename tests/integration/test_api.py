@@ -152,13 +152,15 @@ def test_the_forwarding_process_yields_the_cpu_to_the_capture() -> None:
 
     with bridge() as b:
         want = min(os.getpriority(os.PRIO_PROCESS, b.proc.pid) + NICENESS, 19)
-        seen: list[int] = []
+        seen: list[tuple[int, int]] = []
         for _ in range(100):  # bounded: 10 s for the process to start and lower its priority
-            seen = [os.getpriority(os.PRIO_PROCESS, pid) for pid in _children(b.proc.pid)]
-            if seen == [want]:
+            seen = [(os.getpriority(os.PRIO_PROCESS, p), os.sched_getscheduler(p)) for p in _children(b.proc.pid)]
+            if seen == [(want, os.SCHED_IDLE)]:
                 break
             time.sleep(0.1)
-        assert seen == [want]
+        # SCHED_IDLE: it runs only when no process of normal priority (the capture) wants the core
+        assert seen == [(want, os.SCHED_IDLE)]
+        assert os.sched_getscheduler(b.proc.pid) == os.SCHED_OTHER
 
 
 def test_a_forwarding_process_that_falls_behind_costs_copies_not_packets() -> None:
