@@ -51,7 +51,8 @@ SIZES = {"conversion": (2000, 10000), "live": (1000, 4000)}
 
 def callgrind(tree: Path, args: list[str], out: Path) -> subprocess.Popen[bytes]:
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", BRIDGE, *args]
-    return subprocess.Popen(cmd, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0"), cwd=out.parent)
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")  # the same dict orders, run after run
+    return subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env, cwd=out.parent)
 
 
 def total(out: Path, err: bytes) -> int:
