@@ -471,3 +471,54 @@ def test_a_resolver_that_never_answers_cannot_hold_a_stop(engine: dict[str, str]
         assert len([line for line in out.splitlines() if " IP" in line]) == len(FRAMES), out
     finally:
         subprocess.run([CLI, "rm", "-f", cid], env=engine, capture_output=True, timeout=60)
+
+
+def test_ctrl_c_in_a_terminal_ends_the_container_as_a_stop_does(engine: dict[str, str]) -> None:
+    # `docker run -it ... sflow/tcpdump`, ^C typed in its terminal: every line printed, the summary, exit 0
+    import pty
+    import select
+
+    port = free_port()
+    name = f"sflow-ctrl-c-{os.getpid()}"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the engine's client in a real terminal, as a person runs it
+        try:
+            args = ["run", "-it", "--rm", "--name", name, "-p", f"{port}:6343/udp", "sflow/tcpdump", "-n"]
+            os.execvpe(CLI, [CLI, *args], engine)
+        finally:
+            os._exit(127)
+    screen = b""
+
+    def read_until(text: bytes, seconds: float) -> bool:
+        nonlocal screen
+        deadline = time.monotonic() + seconds
+        while text not in screen and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # the terminal closed: the client has exited
+                    return text in screen
+                if not chunk:
+                    return text in screen
+                screen += chunk
+        return text in screen
+
+    try:
+        assert read_until(b"listening for sFlow", 60), screen
+        send(("127.0.0.1", port), traffic(1))
+        assert read_until(b"ICMP echo request", 30), screen
+        os.write(fd, b"\x03")
+        read_until(b"\0never", 30)  # until the terminal closes (bounded)
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+    finally:
+        if pid:  # the test failed: a container whose terminal is gone must not be left running
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            subprocess.run([CLI, "rm", "-f", name], env=engine, capture_output=True, timeout=60)
+        os.close(fd)
+    text = screen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "Interrupted system call" not in text
+    assert len([line for line in text.splitlines() if " IP" in line]) == len(FRAMES), text
+    assert "sflow-bridge: 1 datagrams" in text, text
