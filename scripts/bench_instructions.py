@@ -141,7 +141,8 @@ def main() -> int:
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    print(f"instructions per datagram (callgrind), {sys.executable}, base {args.base} against this tree "
+    python = os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(str(ROOT)) else sys.executable
+    print(f"instructions per datagram (callgrind), {python}, base {args.base} against this tree "
           f"({head.stdout.strip()}{' + changes' if _dirty() else ''}):")  # fmt: skip
     for label, before, after in rows:
         change = (after / before - 1) * 100
