@@ -29,9 +29,8 @@ class _PlainPython:
 
 def compiled() -> bool:
     """Whether the decoder runs compiled (scripts/build_native.py) or as plain Python."""
-    from bridge.sflow import reader
-
-    return not str(getattr(reader, "__file__", "")).endswith(".py")
+    spec = importlib.util.find_spec("bridge.sflow.reader")  # where it is (or would be) imported from
+    return spec is not None and not str(spec.origin).endswith(".py")
 
 
 def _stale() -> bool:

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.net.demo import Population  # noqa: E402
+from bridge.sources.demo import Population  # noqa: E402
 
 MODES = {"read only (baseline)": None, "text": [], "-g": ["-g"], "-j": ["-j"]}
 # the child reports its own peak RSS (VmHWM) at exit: ru_maxrss would include this parent's, copied at fork
@@ -44,7 +44,7 @@ REPORT_HWM = (
     "atexit.register(hwm)\n"
 )
 BASELINE = REPORT_HWM + (
-    "from bridge.net.pcapfile import PcapReader\nn = sum(1 for _ in PcapReader(open(sys.argv[1], 'rb'), sys.argv[1]))\n"
+    "from bridge.pcap.reader import PcapReader\nn = sum(1 for _ in PcapReader(open(sys.argv[1], 'rb'), sys.argv[1]))\n"
 )
 SFLOWTOOL = REPORT_HWM + "sys.argv[0] = 'sflowtool'\nrunpy.run_module('bridge.cli.sflowtool', run_name='__main__')\n"
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import run, write_capture  # noqa: E402
 
-from bridge.net.demo import Population  # noqa: E402
+from bridge.sources.demo import Population  # noqa: E402
 
 BRIDGE = [sys.executable, "-m", "bridge.cli.bridge"]
 # counts the datagrams arriving on two UDP sockets until SIGTERM: prints their ports, then the counts

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import write_capture  # noqa: E402
 
-from bridge.net.demo import Population  # noqa: E402
+from bridge.sources.demo import Population  # noqa: E402
 
 # the bridge of the tree on PYTHONPATH, compiled, as sflow-bridge
 BRIDGE = (

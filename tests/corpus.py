@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from bridge.net.pcapfile import PcapError, PcapReader, Record
+from bridge.pcap.reader import PcapError, PcapReader, Record
 from tests.conftest import CORPUS
 
 

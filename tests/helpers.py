@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from bridge.cli.sflowtool import run
-from bridge.net.pcapfile import PcapReader, Record
+from bridge.pcap.reader import PcapReader, Record
 
 
 def sflowtool(args: list[str], stdin: bytes = b"", timeout: float = 120) -> tuple[bytes, bytes, int]:

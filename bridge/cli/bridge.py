@@ -23,17 +23,17 @@ import time
 from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 from bridge import __version__
-from bridge.net.accounting import Accounting
-from bridge.net.capture_stream import StreamHub
-from bridge.net.forwarding import Forwarder, SessionError, StateError, parse_session
-from bridge.net.pcap_bridge import RCVBUF, Bridge, Output, drain
-from bridge.net.pcapfile import PcapError, PcapReader
-from bridge.output.bpf import CaptureFilter, FilterError
-from bridge.output.pcap import DLT_EN10MB, file_header
-from bridge.output.pcapng import PcapngWriter
+from bridge.pcap.bpf import CaptureFilter, FilterError
+from bridge.pcap.pcapng import PcapngWriter
+from bridge.pcap.reader import PcapError, PcapReader
+from bridge.pcap.writer import DLT_EN10MB, file_header
+from bridge.pipeline.accounting import Accounting
+from bridge.pipeline.pcap_bridge import RCVBUF, Bridge, Output, drain
+from bridge.transport.capture_stream import StreamHub
+from bridge.transport.forwarding import Forwarder, SessionError, StateError, parse_session
 
 if TYPE_CHECKING:
-    from bridge.net.api import Api
+    from bridge.service.api import Api
 
 STOP_SECONDS = 0.5  # after SIGTERM or ^C: writing what had arrived, and the forwarding process's last copies
 TOKEN_ENV = "SFLOW_BRIDGE_API_TOKEN"
@@ -62,7 +62,7 @@ class _Signals:
 
 
 def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdout: bool) -> int:
-    from bridge.net.udp import close_door, kernel_drops, open_listeners
+    from bridge.sources.udp import close_door, kernel_drops, open_listeners
 
     def warn(text: str) -> None:
         err.write(text.encode())
@@ -79,7 +79,7 @@ def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdou
     out = bridge.out
     forwarder = bridge.forwarder
     if forwarder is not None and (bridge.hub is not None or forwarder.sessions):  # sessions there or to come
-        try:  # live, copies go from a process of their own (bridge/net/forwarding.py); ready before "listening"
+        try:  # live, copies go from a process of their own (bridge/transport/forwarding.py); ready before "listening"
             forwarder.start_process()
         except OSError as exc:
             warn(f"sflow-bridge: {exc}\n")
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if args_list and args_list[0] == "extcap":
         from bridge.cli import extcap
 
-        return extcap.main(args_list[1:])
+        return extcap.main(args_list[1:], run_bridge=main)  # the bridge runs here for a local capture
     p = parser()
     args = p.parse_args(args_list)
     if not 0 <= args.port <= 65535:
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
 def _start_api(args: argparse.Namespace, forwarder: Forwarder, err: BinaryIO, p: argparse.ArgumentParser) -> Api | None:
     if args.api == "none" or (args.api is None and args.read is not None):
         return None  # no API unless asked for when converting a file
-    from bridge.net.api import Api  # here: its HTTP modules take a third of the start-up time
+    from bridge.service.api import Api  # here: its HTTP modules take a third of the start-up time
 
     where = args.api or "127.0.0.1:8008"
     host, _, port_text = where.rpartition(":")

@@ -11,7 +11,7 @@ import socket
 import sys
 import time
 
-from bridge.net.demo import Population
+from bridge.sources.demo import Population
 
 
 def parse_target(text: str) -> tuple[str, int]:

@@ -21,6 +21,7 @@ import sys
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from bridge import __version__
@@ -54,15 +55,13 @@ def config(interface: str) -> str:
     )
 
 
-def capture_udp(args: argparse.Namespace) -> int:
-    from bridge.cli import bridge
-
+def capture_udp(args: argparse.Namespace, run_bridge: Callable[[list[str]], int]) -> int:
     argv = ["-p", str(args.port), "-w", args.fifo, "--pcapng", "--api", "none"]
     if args.bind:
         argv += ["-b", args.bind]
     if args.extcap_capture_filter:
         argv += ["-f", args.extcap_capture_filter]
-    return bridge.main(argv)
+    return run_bridge(argv)
 
 
 def capture_http(args: argparse.Namespace) -> int:
@@ -138,7 +137,7 @@ def _sh(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], run_bridge: Callable[[list[str]], int]) -> int:
     p = argparse.ArgumentParser(prog="sflow-bridge extcap", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--extcap-interfaces", action="store_true")
@@ -173,6 +172,6 @@ def main(argv: list[str]) -> int:
     if args.capture:
         if not args.fifo:
             p.error("--capture needs --fifo")
-        return capture_http(args) if args.extcap_interface == "sflow-http" else capture_udp(args)
+        return capture_http(args) if args.extcap_interface == "sflow-http" else capture_udp(args, run_bridge)
     p.error("nothing to do: see --help")
     return 2

@@ -192,7 +192,7 @@ def run(tool: str, args: list[str], bridge_args: list[str]) -> int:
 
 
 def _check_filter(expression: str) -> None:
-    from bridge.output.bpf import CaptureFilter, FilterError
+    from bridge.pcap.bpf import CaptureFilter, FilterError
 
     try:
         CaptureFilter(expression)

@@ -15,14 +15,14 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
 
-from bridge.net.pcapfile import Notice, PcapError, PcapReader
 from bridge.output.clf import CommonLogSink
 from bridge.output.json_output import JsonSink
 from bridge.output.lines import CustomLineSink, LineSink
 from bridge.output.netflow import NetflowEncoder
-from bridge.output.pcap import SflowtoolPcapSink
-from bridge.output.printer import NetflowExport, Pacer, Printer, Sink
+from bridge.output.sflowtool_pcap import SflowtoolPcapSink
 from bridge.output.text import GrepSink, TextSink
+from bridge.pcap.reader import Notice, PcapError, PcapReader
+from bridge.pipeline.printer import NetflowExport, Pacer, Printer, Sink
 from bridge.sflow.reader import signed32
 
 SHORT_OPTS = "ljJgtTMHxesSD46Akh?zL:p:r:R:P:c:d:N:f:v:V:b:"
@@ -464,7 +464,7 @@ def encode_packets(cfg: Config, reader: PcapReader, printer: Printer, pacer: Pac
 
 
 def run_udp(cfg: Config, printer: Printer) -> int:
-    from bridge.net.udp import open_listeners, receive
+    from bridge.sources.udp import open_listeners, receive
 
     socks = open_listeners(cfg.port, cfg.listen4, cfg.listen6, cfg.controlled, cfg.address, printer.error)
     if not socks:
@@ -496,7 +496,7 @@ def run(args: list[str], stdin: BinaryIO, out: BinaryIO, err: BinaryIO) -> int:
         return 2
     forwarder = None
     if cfg.forward:
-        from bridge.net.forwarding import Forwarder, SessionError, parse_session
+        from bridge.transport.forwarding import Forwarder, SessionError, parse_session
 
         # in file mode there is no listening port to loop back to
         forwarder = Forwarder(cfg.port if cfg.read_file is None else 0, max_sessions=len(cfg.forward), broadcast=True)
@@ -508,7 +508,7 @@ def run(args: list[str], stdin: BinaryIO, out: BinaryIO, err: BinaryIO) -> int:
             return 221
     netflow = None
     if cfg.netflow_collectors:
-        from bridge.net.netflow import NetflowError, NetflowSender
+        from bridge.transport.netflow_sender import NetflowError, NetflowSender
 
         try:
             sender = NetflowSender(list(cfg.netflow_collectors.values()), cfg.netflow_port, cfg.netflow_spoof)

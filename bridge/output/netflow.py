@@ -7,7 +7,7 @@ sysUpTime as ``htonl(now % 86400) * 1000`` (a byte-swapped value multiplied, so
 not milliseconds at all on a little-endian host); here it is the milliseconds
 since the exporter started, as a collector expects.
 
-Pure: the clock comes from the caller; sockets live in ``bridge.net.netflow``.
+Pure: the clock comes from the caller; sockets live in ``bridge.transport.netflow_sender``.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
-from bridge.packet import header as hdr
 from bridge.sflow import events as E
+from bridge.sflow import sampled_header as hdr
 from bridge.sflow.reader import Decoder, SFStr, fmt_ip4, fmt_ip6, hex_upper_dash, signed32
 
 Reader = Callable[[Decoder, int, int], None]

@@ -10,6 +10,7 @@ wrap at 32 bits as they do in C; where sflowtool would then walk past the buffer
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 import types
@@ -86,6 +87,15 @@ def fmt_ip4(b: bytes) -> str:
 def fmt_ip6(b: bytes) -> str:
     """All eight groups, zeros kept, as sflowtool prints them."""
     return b.hex(":", 2)
+
+
+def agent_text(agent: bytes | str) -> str:
+    """A packed agent address (or a sender's text) as people read it."""
+    if isinstance(agent, str):
+        return agent
+    if len(agent) in (4, 16):
+        return str(ipaddress.ip_address(agent))
+    return "-"
 
 
 _TAGS: Final[dict[int, str]] = {}

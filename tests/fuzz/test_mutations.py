@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.net.demo import Population
-from bridge.net.pcap_bridge import Bridge, Output
+from bridge.pipeline.pcap_bridge import Bridge, Output
 from bridge.sflow import DecodeError, decode
+from bridge.sources.demo import Population
 from tests.corpus import corpus_datagrams
 from tests.unit.test_bad_input import all_sinks
 

@@ -148,7 +148,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_the_forwarding_process_yields_the_cpu_to_the_capture() -> None:
-    from bridge.net.forward_worker import NICENESS
+    from bridge.transport.forward_worker import NICENESS
 
     with bridge() as b:
         want = min(os.getpriority(os.PRIO_PROCESS, b.proc.pid) + NICENESS, 19)

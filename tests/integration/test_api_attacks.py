@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.net.http_server import MAX_CONNECTIONS, REQUEST_SECONDS
+from bridge.service.http_server import MAX_CONNECTIONS, REQUEST_SECONDS
 from tests import netns
 from tests.agent import datagram, packets, send
 from tests.integration.test_api import free_port, receiver, start_bridge
@@ -441,7 +441,7 @@ def test_token_is_checked_before_the_filter() -> None:
 
 
 def test_agent_prefixes_per_stream_are_bounded() -> None:
-    from bridge.net.capture_stream import MAX_AGENT_PREFIXES
+    from bridge.transport.capture_stream import MAX_AGENT_PREFIXES
 
     with served() as b:
         many = ",".join(f"10.{i // 256}.{i % 256}.0/24" for i in range(MAX_AGENT_PREFIXES + 1))

@@ -84,7 +84,7 @@ def gateway_datagram() -> bytes:
 
 
 def pcap_of(datagrams: list[bytes], sport: int = 6343) -> bytes:
-    from bridge.output.pcap import file_header, record
+    from bridge.pcap.writer import file_header, record
 
     out = bytearray(file_header(1))
     for i, d in enumerate(datagrams):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.net.pcapfile import Packet, PcapReader, Record
-from bridge.output.pcap import file_header, record
+from bridge.pcap.reader import Packet, PcapReader, Record
+from bridge.pcap.writer import file_header, record
 from bridge.sflow import encode as enc
 from tests.conftest import CORPUS, ROOT, needs_corpus
 from tests.helpers import receive_timed, sflowtool

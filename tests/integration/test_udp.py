@@ -13,10 +13,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from bridge.net.demo import Population
 from bridge.output.lines import LineSink
 from bridge.output.text import TextSink
 from bridge.sflow import decode
+from bridge.sources.demo import Population
 
 
 def free_port() -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import struct
 
-from bridge.net.accounting import MAX_AGENTS, Accounting
-from bridge.net.pcap_bridge import Bridge, Output
-from bridge.output.pcapng import PcapngWriter
+from bridge.pcap.pcapng import PcapngWriter
+from bridge.pipeline.accounting import MAX_AGENTS, Accounting
+from bridge.pipeline.pcap_bridge import Bridge, Output
 from bridge.sflow import encode as enc
 from tests.agent import datagram, packets
 

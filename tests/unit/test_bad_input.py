@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from bridge.net.pcap_bridge import Bridge, Output
 from bridge.output.clf import CommonLogSink
 from bridge.output.json_output import JsonSink
 from bridge.output.lines import CustomLineSink, LineSink
 from bridge.output.text import GrepSink, TextSink
+from bridge.pipeline.pcap_bridge import Bridge, Output
 from bridge.sflow import DecodeError, decode
 from bridge.sflow import encode as enc
 from tests.conftest import CORPUS, needs_corpus

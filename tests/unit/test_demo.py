@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from bridge.cli import demo
-from bridge.net.demo import Population
 from bridge.sflow import decode
+from bridge.sources.demo import Population
 
 
 def test_population_datagrams_decode_with_correct_sequence_numbers() -> None:

@@ -7,10 +7,9 @@ import random
 
 import pytest
 
-from bridge.net.capture_stream import AgentMatch
-from bridge.net.pcap_bridge import OWN_LINKTYPE
-from bridge.output import bpf
-from bridge.output.pcap import DLT_EN10MB
+from bridge.pcap import bpf
+from bridge.pcap.writer import DLT_EN10MB, OWN_LINKTYPE
+from bridge.transport.capture_stream import AgentMatch
 
 
 def rss_kb() -> int:
@@ -19,7 +18,12 @@ def rss_kb() -> int:
 
 
 def test_the_filter_is_compiled_for_every_link_type_the_bridge_writes() -> None:
-    assert set(bpf.LINKTYPES) == {DLT_EN10MB, *OWN_LINKTYPE.values()}
+    try:
+        f = bpf.CaptureFilter("greater 10")  # a filter every link type can run
+    except bpf.FilterError as exc:
+        pytest.skip(str(exc))
+    for linktype in {DLT_EN10MB, *OWN_LINKTYPE.values()}:
+        assert f.program(linktype).bf_len > 0, linktype
 
 
 def test_compiling_frees_what_libpcap_allocated() -> None:

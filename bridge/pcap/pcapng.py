@@ -14,7 +14,7 @@ import struct
 from typing import Final
 
 from bridge import __version__
-from bridge.net.accounting import agent_text
+from bridge.sflow.reader import agent_text
 
 _LE = "<"
 

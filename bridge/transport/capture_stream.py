@@ -15,8 +15,8 @@ import itertools
 import threading
 from collections import Counter, deque
 
-from bridge.output.bpf import CaptureFilter
-from bridge.output.pcapng import PcapngWriter
+from bridge.pcap.bpf import CaptureFilter
+from bridge.pcap.pcapng import PcapngWriter
 
 QUEUE_DATAGRAMS = 4096  # per client: about 6 MB of pcap at typical sizes
 MAX_AGENT_PREFIXES = 256  # agent= prefixes of one stream

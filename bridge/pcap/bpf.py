@@ -8,7 +8,7 @@ Compiling is where a filter can hurt: libpcap's optimiser takes time and memory
 that grow with the square of the expression (a 20 KB filter took 1.5 GB), and a
 filter may come from anyone who reaches the API. So an expression is at most
 MAX_FILTER_LENGTH characters and is compiled in a child process with its memory
-and CPU limited (``python -m bridge.output.bpf``), once for every link type the
+and CPU limited (``python -m bridge.pcap.bpf``), once for every link type the
 bridge writes; the parent keeps only the BPF instructions, in memory of its own,
 and runs them with pcap_offline_filter. Nothing libpcap allocates stays behind.
 """
@@ -22,11 +22,11 @@ import subprocess
 import sys
 from functools import lru_cache
 
+from bridge.pcap.writer import LINKTYPES
+
 MAX_FILTER_LENGTH = 2048  # characters; tcpdump expressions people type are a few dozen
 COMPILE_SECONDS = 5.0  # wall-clock limit of the compiling process
 COMPILE_MEMORY = 512 << 20  # its address space
-# every link type the bridge writes (bridge/net/pcap_bridge.py): Ethernet, then pcapng's own per header protocol
-LINKTYPES = (1, 6, 9, 10, 50, 105, 107, 219)
 
 
 class FilterError(Exception):
@@ -91,7 +91,7 @@ def compile_bounded(expression: str) -> dict[int, bytes | str]:
     _libpcap()  # says so here when libpcap is missing
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "bridge.output.bpf"],
+            [sys.executable, "-m", "bridge.pcap.bpf"],
             input=expression.encode(),
             capture_output=True,
             timeout=COMPILE_SECONDS,

@@ -1,12 +1,12 @@
 """The forwarding process of sflow-bridge's live mode: sends the copies the bridge hands it.
 
-Reads the frames of bridge/net/forwarding.py on stdin (the session table, then
+Reads the frames of bridge/transport/forwarding.py on stdin (the session table, then
 datagrams with the slots of the sessions they go to) and sends each datagram,
 unchanged, to each of its sessions; reports send errors on stdout. Ends when
 stdin does. It runs at idle priority (SCHED_IDLE), on CPU time the capture leaves.
 The work itself is forwarding.send_copies(), compiled with the rest.
 
-    python -m bridge.net.forward_worker     (started by the bridge itself)
+    python -m bridge.transport.forward_worker     (started by the bridge itself)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 
-from bridge.net.forwarding import send_copies
+from bridge.transport.forwarding import send_copies
 
 NICENESS = 10  # added to the bridge's: under CFS, about a tenth of its share of a contended core
 

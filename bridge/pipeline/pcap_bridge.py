@@ -11,18 +11,18 @@ import os
 import socket
 import time
 from collections import Counter
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
-from bridge.net.accounting import Accounting
-from bridge.net.capture_stream import StreamHub
-from bridge.net.forwarding import Forwarder
-from bridge.net.pcapfile import Notice, PcapReader
-from bridge.net.udp import source_text
-from bridge.output.bpf import CaptureFilter, FilterError
-from bridge.output.pcap import DLT_EN10MB, ETH_FOR_IP, PROTOCOL_NAMES, RECORD_HEADER
-from bridge.output.pcapng import PcapngWriter
+from bridge.pcap.bpf import CaptureFilter, FilterError
+from bridge.pcap.pcapng import PcapngWriter
+from bridge.pcap.reader import Notice, PcapReader
+from bridge.pcap.writer import DLT_EN10MB, ETH_FOR_IP, OWN_LINKTYPE, RECORD_HEADER
+from bridge.pipeline.accounting import Accounting
 from bridge.sflow import DecodeError, decode
 from bridge.sflow.headers import Headers, walk
+from bridge.sources.udp import source_text
+from bridge.transport.capture_stream import StreamHub
+from bridge.transport.forwarding import Forwarder
 
 BATCH = 1 << 16  # write when this much is waiting, or when the sockets are drained
 # about 0.4 s of 50,000 datagrams/s of 1,700 bytes: what the socket must hold while the receive loop is held up
@@ -61,8 +61,12 @@ class Output:
             self.closed = True
 
 
-# pcapng only: header protocols written under their own link type (classic pcap counts them as skipped)
-OWN_LINKTYPE = {3: 6, 4: 10, 5: 107, 7: 9, 13: 219, 14: 50, 15: 105}
+# sFlow's header protocols that classic pcap cannot carry, by name (pcapng writes some under their own link type)
+PROTOCOL_NAMES: Final = {
+    0: "unknown", 2: "token bus", 3: "token ring", 4: "FDDI", 5: "frame relay", 6: "X.25", 7: "PPP", 8: "SMDS",
+    9: "AAL5", 10: "AAL5-IP", 13: "MPLS", 14: "POS", 15: "802.11", 16: "802.11 A-MPDU",
+    17: "802.11 A-MSDU subframe", 18: "InfiniBand",
+}  # fmt: skip
 # the reasons packets go unwritten are counted by name: a fixed set, whatever numbers senders make up
 _SKIP_REASONS = {p: f"with header protocol {p} ({name})" for p, name in PROTOCOL_NAMES.items()}
 _UNKNOWN_PROTOCOL = "with an unknown header protocol"

@@ -41,12 +41,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from bridge import __version__
-from bridge.net.accounting import KIND_NAMES, Accounting, agent_text
-from bridge.net.capture_stream import MAX_AGENT_PREFIXES, AgentMatch, StreamClient, StreamHub
-from bridge.net.forwarding import NAME, Forwarder, SessionError, StateError, parse_session
-from bridge.net.http_server import ClientGone, Exchange, HttpServer, Request, is_loopback, json_error
-from bridge.output.bpf import MAX_FILTER_LENGTH, CaptureFilter, FilterError
-from bridge.output.pcap import DLT_EN10MB, file_header
+from bridge.pcap.bpf import MAX_FILTER_LENGTH, CaptureFilter, FilterError
+from bridge.pcap.writer import DLT_EN10MB, file_header
+from bridge.pipeline.accounting import KIND_NAMES, Accounting
+from bridge.service.http_server import ClientGone, Exchange, HttpServer, Request, is_loopback, json_error
+from bridge.sflow.reader import agent_text
+from bridge.transport.capture_stream import MAX_AGENT_PREFIXES, AgentMatch, StreamClient, StreamHub
+from bridge.transport.forwarding import NAME, Forwarder, SessionError, StateError, parse_session
 
 _SESSION_PATH = re.compile(r"^/forwarding/([^/]+)/json$")
 _STATUS_PAGE = (Path(__file__).with_name("status_page.html")).read_text(encoding="utf-8").encode()
@@ -150,7 +151,7 @@ class Api:
             "packetsFiltered": a.skipped.get("filtered out", 0),
             "packetsSkipped": dict(list(a.skipped.items())),
             "flowSamplesWithoutHeader": a.no_header,
-            # beyond the bounds of per-agent tracking (bridge/net/accounting.py): counted, not itemized
+            # beyond the bounds of per-agent tracking (bridge/pipeline/accounting.py): counted, not itemized
             "datagramsFromUntrackedAgents": a.untracked_datagrams,
             "samplesFromUntrackedSources": a.untracked_samples,
             "forwarded": {name: s.forwarded for name, s in self.forwarder.sessions.items()},
@@ -299,40 +300,44 @@ class Api:
         if not hub.reserve():  # before the filter costs anything
             json_error(ex, 503, f"at most {hub.max_clients} capture streams at once")
             return
-        client = None
         try:
-            params = urllib.parse.parse_qs(req.query, keep_blank_values=True, max_num_fields=MAX_AGENT_PREFIXES + 8)
-            expression = params.get("filter", [""])[-1]
-            if len(expression) > MAX_FILTER_LENGTH:
-                json_error(ex, 400, f"the filter may be at most {MAX_FILTER_LENGTH} characters")
-                return
-            fmt = params.get("format", ["pcap"])[-1]
-            if fmt not in ("pcap", "pcapng"):
-                json_error(ex, 400, "format is pcap or pcapng")
-                return
-            try:
-                agents = AgentMatch([a for v in params.get("agent", []) for a in v.split(",") if a])
-            except ValueError as exc:
-                json_error(ex, 400, f"bad agent: {exc}")
-                return
-            try:
-                flt = CaptureFilter(expression) if expression.strip() else None
-            except FilterError as exc:
-                json_error(ex, 400, str(exc))
-                return
-            client = StreamClient(flt, agents, fmt == "pcapng", req.client)
-            hub.add(client)
-        except ValueError as exc:  # parse_qs: too many fields
-            json_error(ex, 400, f"bad query: {exc}")
-            return
+            client = self._new_stream(req)
+            if isinstance(client, StreamClient):
+                hub.add(client)
         finally:
-            hub.unreserve()
+            hub.unreserve()  # before any answer: a client's next request must find the place free
+        if not isinstance(client, StreamClient):
+            json_error(ex, 400, client)
+            return
         try:
             ex.streaming()
-            ctype = "application/vnd.tcpdump.pcap" if fmt == "pcap" else "application/octet-stream"
+            ctype = "application/octet-stream" if client.writer else "application/vnd.tcpdump.pcap"  # pcapng, pcap
             ex.stream(200, {"Content-Type": ctype, "Cache-Control": "no-store"}, self._chunks(client, ex))
         finally:
             hub.remove(client)
+
+    @staticmethod
+    def _new_stream(req: Request) -> StreamClient | str:
+        """The stream a request asks for, or what is wrong with the request."""
+        try:
+            params = urllib.parse.parse_qs(req.query, keep_blank_values=True, max_num_fields=MAX_AGENT_PREFIXES + 8)
+        except ValueError as exc:  # too many fields
+            return f"bad query: {exc}"
+        expression = params.get("filter", [""])[-1]
+        if len(expression) > MAX_FILTER_LENGTH:
+            return f"the filter may be at most {MAX_FILTER_LENGTH} characters"
+        fmt = params.get("format", ["pcap"])[-1]
+        if fmt not in ("pcap", "pcapng"):
+            return "format is pcap or pcapng"
+        try:
+            agents = AgentMatch([a for v in params.get("agent", []) for a in v.split(",") if a])
+        except ValueError as exc:
+            return f"bad agent: {exc}"
+        try:
+            flt = CaptureFilter(expression) if expression.strip() else None
+        except FilterError as exc:
+            return str(exc)
+        return StreamClient(flt, agents, fmt == "pcapng", req.client)
 
     @staticmethod
     def _chunks(client: StreamClient, ex: Exchange) -> Iterator[bytes]:

@@ -14,11 +14,11 @@ those is still counted in the totals, and in ``untracked_datagrams`` and
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter
 from typing import Final
 
 from bridge.sflow.headers import SampleInfo
+from bridge.sflow.reader import agent_text
 
 KIND_NAMES = {1: "flow", 2: "counters", 5: "discard", 0: "other"}
 
@@ -153,15 +153,6 @@ class Accounting:
                 + (f", {st.restarts} sequence restarts" if st.restarts else "")
             )
         return "\n".join(lines) + "\n"
-
-
-def agent_text(agent: bytes | str) -> str:
-    """A packed agent address (or a sender's text) as people read it."""
-    if isinstance(agent, str):
-        return agent
-    if len(agent) in (4, 16):
-        return str(ipaddress.ip_address(agent))
-    return "-"
 
 
 def _sort_key(agent: bytes | str) -> tuple[int, bytes]:

@@ -6,7 +6,7 @@ datagrams it carries; an empty list means every agent. This is sFlow-RT's
 forwarding model, so the same JSON works against both.
 
 In sflow-bridge's live mode the copies are sent by a forwarding process
-(bridge/net/forward_worker.py), so that sending them never costs the capture its
+(bridge/transport/forward_worker.py), so that sending them never costs the capture its
 packets: the receive loop hands it each burst of datagrams with one pipe write,
 and when it falls behind, the copies it cannot take are dropped and counted per
 session (``dropped``) while the pcap stream goes on whole.
@@ -322,7 +322,7 @@ class Forwarder:
 
         Returns once that process is ready to send (it says so), so that "listening" means ready.
         """
-        cmd = [sys.executable, "-m", "bridge.net.forward_worker", *(["--broadcast"] if self.broadcast else [])]
+        cmd = [sys.executable, "-m", "bridge.transport.forward_worker", *(["--broadcast"] if self.broadcast else [])]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert proc.stdin is not None and proc.stdout is not None
         ready = proc.stdout.readline()  # the worker's first line; EOF if it died
@@ -492,7 +492,7 @@ class Forwarder:
 
 
 def send_copies(fd: int, report: TextIO, broadcast: bool = False) -> None:
-    """The forwarding process's work (bridge/net/forward_worker.py): the frames read from ``fd``, sent.
+    """The forwarding process's work (bridge/transport/forward_worker.py): the frames read from ``fd``, sent.
 
     Send errors go to ``report``, per slot of the session table they happened under, as a JSON
     line at most every half second, whenever the table changes, and at the end.

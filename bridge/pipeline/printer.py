@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from bridge.net.pcapfile import Notice, PcapReader
 from bridge.output.netflow import NetflowEncoder
 from bridge.output.text import GrepSink
+from bridge.pcap.reader import Notice, PcapReader
 from bridge.sflow import DecodeError, decode
 
 if TYPE_CHECKING:
-    from bridge.net.forwarding import Forwarder
-    from bridge.net.netflow import NetflowSender
+    from bridge.transport.forwarding import Forwarder
+    from bridge.transport.netflow_sender import NetflowSender
 
 
 class Sink(Protocol):

@@ -1,1 +1,0 @@
-"""Sources and network services: pcap files, UDP sockets, the demo agent."""

@@ -1,0 +1,1 @@
+"""The pcap file formats: reading libpcap files, writing libpcap and pcapng, compiling BPF capture filters."""

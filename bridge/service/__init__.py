@@ -1,0 +1,1 @@
+"""The HTTP API on 8008 and its status page."""

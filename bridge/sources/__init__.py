@@ -1,0 +1,1 @@
+"""Where sFlow comes from: UDP sockets, and the demo agent's made-up traffic."""

@@ -1,0 +1,1 @@
+"""Where copies go: forwarding sessions, live capture streams, NetFlow export."""
