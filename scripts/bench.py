@@ -111,7 +111,7 @@ def measure(path: Path, compiled: bool, repeat: int, sflowtool: str | None) -> d
 
 
 def interpreter() -> str:
-    """Which Python runs the benchmark: its build moves every figure (see README, Speed)."""
+    """Which Python runs the benchmark: its build moves every figure (see docs/performance.md)."""
     # the running process tells: a shared libpython is mapped from its own file
     shared = "libpython" in Path("/proc/self/maps").read_text()
     link = "libpython as a shared library" if shared else "libpython linked into the executable"

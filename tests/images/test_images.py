@@ -1,4 +1,4 @@
-"""The three images, built by scripts/build-images and run for real, each command line of the README.
+"""The three images, built by scripts/build-images and run for real, each command line of the README and docs/images.md.
 
 A container engine is needed: a running Docker, or the Podman engine that
 scripts/engine-setup prepares (CI sets it up; on a developer machine without an

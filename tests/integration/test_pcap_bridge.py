@@ -325,7 +325,7 @@ def test_sigterm_writes_everything_received_before_it() -> None:
 
 @needs_tools
 def test_tcpdump_rotates_the_stream_into_files(tmp_path: Path) -> None:
-    # the README's rotation: tcpdump -C (in millions of bytes) -W (files); -Z root as tcpdump drops to its own user
+    # docs/pcap.md's rotation: tcpdump -C (in millions of bytes) -W (files); -Z root as tcpdump drops to its own user
     target = tmp_path / "sampled.pcap"
     tool = ["tcpdump", "-r", "-", "-w", str(target), "-C", "1", "-W", "3", "-Z", "root"]
     with pipeline(tool, "-4") as (br, tl, port):
