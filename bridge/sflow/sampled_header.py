@@ -164,16 +164,21 @@ def decode_ipv4(d: Decoder, s: Sample) -> None:
     buf = d.buf
     end = s.header_off + s.header_len
     ptr = s.header_off + s.offset_to_ipv4
-    if end - ptr < 20:
+    # sflowtool compares (end - ptr) with sizeof(struct myiphdr), unsigned: an IPv4 offset past the end of
+    # this header (kept from an earlier header of the same sample) is read anyway, from what follows it
+    if 0 <= end - ptr < 20:
         return
-    vhl, tos, tot_len, _, frag, ttl, proto, _, src, dst = _IPV4.unpack_from(buf, ptr)
+    raw, at = buf, ptr
+    if ptr + 20 > len(buf):  # past the datagram and its padding: sflowtool's stale buffer, zeros here
+        raw, at = bytes(buf[ptr : ptr + 20]).ljust(20, b"\0"), 0
+    vhl, tos, tot_len, _, frag, ttl, proto, _, src, dst = _IPV4.unpack_from(raw, at)
     s.ipsrc = fmt_ip4(src)
     s.ipdst = fmt_ip4(dst)
     s.ip_protocol = proto
     s.ip_tos = tos
     s.ip_ttl = ttl
     # sflowtool prints the identification without ntohs(): these are the bytes read little-endian
-    ipid = buf[ptr + 4] | (buf[ptr + 5] << 8)
+    ipid = raw[at + 4] | (raw[at + 5] << 8)
     d.ev.append((block_under(_IPV4_BLOCK, d.prefix), (tot_len, s.ipsrc, s.ipdst, proto, tos, ttl, ipid)))
     s.ip_fragment_offset = frag & 0x1FFF
     if s.ip_fragment_offset:
