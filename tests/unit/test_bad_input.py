@@ -15,7 +15,7 @@ from bridge.pipeline.pcap_bridge import Bridge, Output
 from bridge.sflow import DecodeError, decode
 from bridge.sflow import encode as enc
 from tests.conftest import CORPUS, needs_corpus
-from tests.corpus import corpus_datagrams
+from tests.corpus import all_datagrams
 from tests.helpers import sflowtool
 
 
@@ -47,12 +47,12 @@ def good_datagram() -> bytes:
     return enc.datagram("192.0.2.1", 0, 1, 1000, [fs, cs])
 
 
-@needs_corpus
-def test_every_corpus_datagram_truncated_at_every_4_bytes() -> None:
+def test_every_datagram_truncated_at_every_4_bytes() -> None:
+    # the vectors in every clone, the external corpus too where it is present
     sinks = all_sinks()
     cuts = errors = 0
     started = time.monotonic()
-    for _, data in corpus_datagrams():
+    for _, data in all_datagrams():
         for cut in range(0, min(len(data), 4096), 4):
             dg, err = decode_any(data[:cut])
             cuts += 1
@@ -64,7 +64,7 @@ def test_every_corpus_datagram_truncated_at_every_4_bytes() -> None:
             for sink in sinks:
                 out, _ = sink.render(dg)
                 assert isinstance(out, str)
-    assert cuts > 10_000
+    assert cuts > 3_000
     assert errors > cuts // 2
     assert time.monotonic() - started < 600
 

@@ -7,16 +7,25 @@ import struct
 import pytest
 
 from bridge.sflow import decode
-from tests.conftest import CORPUS, needs_corpus
-from tests.corpus import corpus_datagrams
+from bridge.sflow import encode as enc
+from tests.corpus import VECTORS, vector_datagrams
+from tests.data.make_vectors import flow_sample, header_record, v5, write_pcap
 from tests.helpers import sflowtool
 
-NAME = "akvorado-data-1140"
+# flow samples whose extended-switch records carry these (input, output) VLANs
+VLAN_PAIRS = [(100, 100), (20, 20), (100, 100), (30, 30), (40, 50), (0, 0), (4095, 4095), (200, 200)]
 
 
-def flows(args: list[str]) -> list[str]:
-    assert CORPUS is not None
-    out, _, rc = sflowtool(["-r", str(CORPUS / "captures" / f"{NAME}.pcap"), "-l", *args])
+@pytest.fixture(scope="module")
+def vlan_capture(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("vlans") / "vlans.pcap"
+    samples = [flow_sample([header_record(), enc.extended_switch(i, o)]) for i, o in VLAN_PAIRS]
+    write_pcap(path, [v5(samples[:4], 1), v5(samples[4:], 2)])
+    return str(path)
+
+
+def flows(capture: str, args: list[str]) -> list[str]:
+    out, _, rc = sflowtool(["-r", capture, "-l", *args])
     assert rc == 0
     return [line for line in out.decode().splitlines() if line.startswith("FLOW")]
 
@@ -26,29 +35,31 @@ def vlans(line: str) -> tuple[int, int]:
     return int(f[7]), int(f[8])
 
 
-@needs_corpus
-def test_include_and_exclude_split_the_samples() -> None:
-    every = flows([])
-    kept = flows(["-V", "100"])
-    dropped = flows(["-v", "100"])
+def test_include_and_exclude_split_the_samples(vlan_capture: str) -> None:
+    every = flows(vlan_capture, [])
+    kept = flows(vlan_capture, ["-V", "100"])
+    dropped = flows(vlan_capture, ["-v", "100"])
     assert kept and every
     assert all(100 in vlans(line) for line in kept)
     assert all(100 not in vlans(line) for line in dropped)
     assert sorted(kept + dropped) == sorted(every)
 
 
-@needs_corpus
-def test_long_options_mean_what_they_say() -> None:
+def test_long_options_mean_what_they_say(vlan_capture: str) -> None:
     # sflowtool 6.11 maps --include-vlans to -v (exclude) and --exclude-vlans to -V: swapped
-    assert flows(["--include-vlans=100"]) == flows(["-V", "100"])
-    assert flows(["--exclude-vlans", "100"]) == flows(["-v", "100"])
+    assert flows(vlan_capture, ["--include-vlans=100"]) == flows(vlan_capture, ["-V", "100"])
+    assert flows(vlan_capture, ["--exclude-vlans", "100"]) == flows(vlan_capture, ["-v", "100"])
 
 
-@needs_corpus
-def test_ranges_lists_and_c_numbers() -> None:
-    assert flows(["-V", "0x64"]) == flows(["-V", "100"]) == flows(["-V", "99-101"]) == flows(["-V", "5, 100,7"])
-    assert flows(["-V", "0144"]) == flows(["-V", "100"])  # octal, as strtol reads it
-    assert flows(["+v", "100"]) == flows(["-V", "100"])  # the legacy spelling
+def test_ranges_lists_and_c_numbers(vlan_capture: str) -> None:
+    assert (
+        flows(vlan_capture, ["-V", "0x64"])
+        == flows(vlan_capture, ["-V", "100"])
+        == flows(vlan_capture, ["-V", "99-101"])
+        == flows(vlan_capture, ["-V", "5, 100,7"])
+    )
+    assert flows(vlan_capture, ["-V", "0144"]) == flows(vlan_capture, ["-V", "100"])  # octal, as strtol reads it
+    assert flows(vlan_capture, ["+v", "100"]) == flows(vlan_capture, ["-V", "100"])  # the legacy spelling
 
 
 @pytest.mark.parametrize(
@@ -62,15 +73,13 @@ def test_bad_vlan_lists(arg: str, rc: int, message: str) -> None:
     assert code == rc and err == (message + "\n").encode() and out == b""
 
 
-@needs_corpus
 def test_x_cuts_each_header_where_its_payload_starts() -> None:
-    assert CORPUS is not None
-    name = "crafted-mixed-realistic"
-    full, _, _ = sflowtool(["-r", str(CORPUS / "captures" / f"{name}.pcap"), "-t"])
-    cut, _, rc = sflowtool(["-r", str(CORPUS / "captures" / f"{name}.pcap"), "-t", "-x"])
+    name = "sample-kinds"
+    full, _, _ = sflowtool(["-r", str(VECTORS / f"{name}.pcap"), "-t"])
+    cut, _, rc = sflowtool(["-r", str(VECTORS / f"{name}.pcap"), "-t", "-x"])
     assert rc == 0
     expected = []
-    for n, data in corpus_datagrams():
+    for n, data in vector_datagrams():
         if n == name:
             for s in decode(data).samples:
                 if s.sample_type in (1, 3):
@@ -99,11 +108,9 @@ LONG_AND_SHORT = [
 ]  # fmt: skip
 
 
-@needs_corpus
 @pytest.mark.parametrize(("long", "short"), LONG_AND_SHORT)
 def test_every_long_option_is_its_short_one(long: list[str], short: list[str]) -> None:
-    assert CORPUS is not None
-    capture = str(CORPUS / "captures" / "crafted-mixed-realistic.pcap")
+    capture = str(VECTORS / "sample-kinds.pcap")
     a = sflowtool(["--read-pcap", capture, *long])
     b = sflowtool(["-r", capture, *short])
     assert a == b and a[2] == 0
