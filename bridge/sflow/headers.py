@@ -13,7 +13,7 @@ import sys
 from array import array
 from typing import Final, cast
 
-from bridge.sflow.reader import DECODE_ERROR, EOS, DecodeError, compiled_function
+from bridge.sflow.reader import DECODE_ERROR, EOS, LENGTH_ERROR, DecodeError, compiled_function
 
 _SWAP: Final = sys.byteorder == "little"
 assert array("I").itemsize == 4
@@ -82,6 +82,18 @@ def _eos(pos: int, what: str) -> DecodeError:
 _COMPILED: Final = compiled_function(_eos)
 
 
+def _frame_records(w: Words, r: int, n: int, end: int, what: str) -> None:
+    """The decoder's framing checks for records the walk does not read: each inside the sample, all of it used."""
+    for _ in range(n):
+        if r + 2 > end:
+            raise _eos(r * 4, f"{what} record")
+        r += 2 + ((w[r + 1] + 3) >> 2)
+        if r > end:
+            raise _eos(r * 4, f"{what} record")
+    if r != end:
+        raise DecodeError(LENGTH_ERROR, r * 4, f"{what} sample longer than its records")
+
+
 def walk(data: bytes) -> Headers:
     """The sampled headers of one sFlow v5 datagram, in order."""
     end = len(data)
@@ -136,17 +148,20 @@ def walk(data: bytes) -> Headers:
             r = body + 11
         else:
             if tag == 2 or tag == 4:
-                if body + (2 if tag == 2 else 3) > nxt:
+                if body + (3 if tag == 2 else 4) > nxt:
                     raise _eos(body * 4, "counter sample")
                 if tag == 2:
                     sid = w[body + 1]
                     samples.append((COUNTERS, sid >> 24, sid & 0xFFFFFF, w[body], 0, 0, 0, 0, 0, 0, 0))
+                    _frame_records(w, body + 3, w[body + 2], nxt, "counter")
                 else:
                     samples.append((COUNTERS, w[body + 1], w[body + 2], w[body], 0, 0, 0, 0, 0, 0, 0))
+                    _frame_records(w, body + 4, w[body + 3], nxt, "counter")
             elif tag == 5:
-                if body + 4 > nxt:
+                if body + 8 > nxt:
                     raise _eos(body * 4, "discard sample")
                 samples.append((DISCARD, w[body + 1], w[body + 2], w[body], w[body + 3], 0, 0, 0, 0, 0, 0))
+                _frame_records(w, body + 8, w[body + 7], nxt, "discard")
             else:
                 samples.append((OTHER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
             i = nxt
@@ -169,8 +184,12 @@ def walk(data: bytes) -> Headers:
                 hlen = w[rbody + 3]
                 if rbody + 4 + ((hlen + 3) >> 2) > r:
                     raise DecodeError(EOS, rbody * 4 + 12, f"sampled header of {hlen} bytes overruns its record")
+                if rlen != 16 + ((hlen + 3) & ~3):  # the decoder's length check: the record holds just this
+                    raise DecodeError(LENGTH_ERROR, rbody * 4, f"sampled header record declared {rlen} bytes")
                 packets.append(((rbody + 4) * 4, hlen, w[rbody], w[rbody + 1], w[rbody + 2], index))
                 found = True
+        if r != nxt:  # the decoder's length check: the sample holds just its records
+            raise DecodeError(LENGTH_ERROR, body * 4, f"flow sample declared {(nxt - body) * 4} bytes")
         if not found:
             h.no_header += 1
         i = nxt

@@ -211,7 +211,7 @@ def test_the_bridge_bounds_hostile_frame_lengths(tmp_path, protocol: int, frame_
     # found by the fuzz run: the pcap record's original length is 32 bits, frame length + 14 is not
     ip = enc.ipv4("10.1.1.1", "10.2.2.2", 17, enc.l4(17, 40000, 53, b"x" * 20))
     head = enc.ethernet(b"\x02" * 6, b"\x04" * 6, 0x0800, ip) if protocol == 1 else ip
-    rec = enc.record(1, struct.pack(">IIII", protocol, frame_length, stripped, len(head)) + enc._opaque(head))
+    rec = enc.record(1, struct.pack(">III", protocol, frame_length, stripped) + enc._opaque(head))  # length, bytes
     data = enc.datagram("192.0.2.7", 0, 1, 1000, [enc.flow_sample(1, 5, 1000, 1000, [rec], 5, 7)])
     path = tmp_path / "out.pcap"
     with open(path, "wb") as f:
