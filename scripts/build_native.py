@@ -28,6 +28,7 @@ MODULES = [
     "bridge/sflow/flow.py",
     "bridge/sflow/counters.py",
     "bridge/sflow/headers.py",
+    "bridge/sflow/tags.py",
     "bridge/sflow/sampled_header.py",
     "bridge/output/text.py",
     "bridge/output/json_output.py",

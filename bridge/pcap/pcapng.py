@@ -18,6 +18,19 @@ from bridge.sflow.reader import agent_text
 
 _LE = "<"
 
+# block types and option codes of the pcapng specification (draft-ietf-opsawg-pcapng)
+SECTION_HEADER_BLOCK: Final = 0x0A0D0D0A
+INTERFACE_DESCRIPTION_BLOCK: Final = 1
+ENHANCED_PACKET_BLOCK: Final = 6
+BYTE_ORDER_MAGIC: Final = 0x1A2B3C4D
+OPT_ENDOFOPT: Final = 0
+OPT_COMMENT: Final = 1
+SHB_USERAPPL: Final = 4
+IF_NAME: Final = 2
+IF_DESCRIPTION: Final = 3
+IF_TSRESOL: Final = 9
+EPB_FLAGS: Final = 2
+
 
 def _option(code: int, value: bytes) -> bytes:
     return struct.pack("<HH", code, len(value)) + value + bytes(-len(value) % 4)
@@ -29,8 +42,8 @@ def _block(btype: int, body: bytes) -> bytes:
 
 
 def section_header() -> bytes:
-    opts = _option(4, f"sflow-bridge {__version__}".encode()) + _option(0, b"")
-    return _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + opts)
+    opts = _option(SHB_USERAPPL, f"sflow-bridge {__version__}".encode()) + _option(OPT_ENDOFOPT, b"")
+    return _block(SECTION_HEADER_BLOCK, struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + opts)
 
 
 def interface_name(agent: str, sub_agent: int, ds_class: int, ds_index: int) -> str:
@@ -85,12 +98,12 @@ class PcapngWriter:
                 kind = "ifIndex" if dsc == 0 else f"data source class {dsc} index"
                 descr = f"sFlow agent {name} sub-agent {sub_agent} {kind} {dsi}"
             opts = (
-                _option(2, if_name.encode())
-                + _option(3, descr.encode())
-                + _option(9, b"\x06")  # microsecond timestamps
-                + _option(0, b"")
+                _option(IF_NAME, if_name.encode())
+                + _option(IF_DESCRIPTION, descr.encode())
+                + _option(IF_TSRESOL, b"\x06")  # microsecond timestamps
+                + _option(OPT_ENDOFOPT, b"")
             )
-            out = _block(1, struct.pack("<HHI", linktype, 0, 262144) + opts)
+            out = _block(INTERFACE_DESCRIPTION_BLOCK, struct.pack("<HHI", linktype, 0, 262144) + opts)
         if inf == 0 and inp == dsi and dsc == 0:
             flags = 1  # inbound
         elif outf == 0 and outp == dsi and dsc == 0:
@@ -103,8 +116,9 @@ class PcapngWriter:
         )
         ts = sec * 1_000_000 + usec
         head = struct.pack("<IIIII", ifid, ts >> 32, ts & 0xFFFFFFFF, len(body), wire)
-        opts = _option(1, comment.encode()) + (_option(2, struct.pack("<I", flags)) if flags else b"") + _option(0, b"")
-        return out + _block(6, head + body + bytes(-len(body) % 4) + opts)
+        opts = _option(OPT_COMMENT, comment.encode()) + (_option(EPB_FLAGS, struct.pack("<I", flags)) if flags else b"")
+        opts += _option(OPT_ENDOFOPT, b"")
+        return out + _block(ENHANCED_PACKET_BLOCK, head + body + bytes(-len(body) % 4) + opts)
 
 
 def _port(fmt: int, value: int) -> str:

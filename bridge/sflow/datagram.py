@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Final
 
 from bridge.sflow import events as E
+from bridge.sflow import tags as T
 from bridge.sflow.counters import COUNTER_RECORDS, GENERIC, read_counter_elements, read_vlan
 from bridge.sflow.counters import ETHERNET as _ETHERNET_COUNTERS
 from bridge.sflow.counters import TOKENRING as _TOKENRING_COUNTERS
@@ -475,13 +476,13 @@ def _read_rtflow(d: Decoder) -> None:
 
 
 SAMPLE_READERS: dict[int, Callable[[Decoder], None]] = {
-    1: lambda d: _read_flow_sample(d, False),
-    2: lambda d: _read_counters_sample(d, False),
-    3: lambda d: _read_flow_sample(d, True),
-    4: lambda d: _read_counters_sample(d, True),
-    5: _read_discard_sample,
-    (4300 << 12) + 1002: _read_rtmetric,
-    (4300 << 12) + 1003: _read_rtflow,
+    T.SAMPLE_FLOW: lambda d: _read_flow_sample(d, False),
+    T.SAMPLE_COUNTERS: lambda d: _read_counters_sample(d, False),
+    T.SAMPLE_FLOW_EXPANDED: lambda d: _read_flow_sample(d, True),
+    T.SAMPLE_COUNTERS_EXPANDED: lambda d: _read_counters_sample(d, True),
+    T.SAMPLE_DISCARD: _read_discard_sample,
+    T.SAMPLE_RTMETRIC: _read_rtmetric,
+    T.SAMPLE_RTFLOW: _read_rtflow,
 }
 
 

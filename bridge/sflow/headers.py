@@ -14,6 +14,14 @@ from array import array
 from typing import Final, cast
 
 from bridge.sflow.reader import DECODE_ERROR, EOS, LENGTH_ERROR, DecodeError, compiled_function
+from bridge.sflow.tags import (
+    FLOW_SAMPLED_HEADER,
+    SAMPLE_COUNTERS,
+    SAMPLE_COUNTERS_EXPANDED,
+    SAMPLE_DISCARD,
+    SAMPLE_FLOW,
+    SAMPLE_FLOW_EXPANDED,
+)
 
 _SWAP: Final = sys.byteorder == "little"
 assert array("I").itemsize == 4
@@ -129,7 +137,7 @@ def walk(data: bytes) -> Headers:
         nxt = body + ((w[i + 1] + 3) >> 2)
         if nxt > nw:
             raise _eos(i * 4, "sample")
-        if tag == 1:
+        if tag == SAMPLE_FLOW:
             if body + 8 > nxt:
                 raise DecodeError(EOS, body * 4, "flow sample shorter than its fixed fields")
             sid = w[body + 1]
@@ -139,7 +147,7 @@ def walk(data: bytes) -> Headers:
                     inp & 0x3FFFFFFF, outp >> 30, outp & 0x3FFFFFFF)  # fmt: skip
             n = w[body + 7]
             r = body + 8
-        elif tag == 3:
+        elif tag == SAMPLE_FLOW_EXPANDED:
             if body + 11 > nxt:
                 raise DecodeError(EOS, body * 4, "flow sample shorter than its fixed fields")
             info = (FLOW, w[body + 1], w[body + 2], w[body], w[body + 5], w[body + 3], w[body + 4], w[body + 6],
@@ -147,17 +155,17 @@ def walk(data: bytes) -> Headers:
             n = w[body + 10]
             r = body + 11
         else:
-            if tag == 2 or tag == 4:
-                if body + (3 if tag == 2 else 4) > nxt:
+            if tag in (SAMPLE_COUNTERS, SAMPLE_COUNTERS_EXPANDED):
+                if body + (3 if tag == SAMPLE_COUNTERS else 4) > nxt:
                     raise _eos(body * 4, "counter sample")
-                if tag == 2:
+                if tag == SAMPLE_COUNTERS:
                     sid = w[body + 1]
                     samples.append((COUNTERS, sid >> 24, sid & 0xFFFFFF, w[body], 0, 0, 0, 0, 0, 0, 0))
                     _frame_records(w, body + 3, w[body + 2], nxt, "counter")
                 else:
                     samples.append((COUNTERS, w[body + 1], w[body + 2], w[body], 0, 0, 0, 0, 0, 0, 0))
                     _frame_records(w, body + 4, w[body + 3], nxt, "counter")
-            elif tag == 5:
+            elif tag == SAMPLE_DISCARD:
                 if body + 8 > nxt:
                     raise _eos(body * 4, "discard sample")
                 samples.append((DISCARD, w[body + 1], w[body + 2], w[body], w[body + 3], 0, 0, 0, 0, 0, 0))
@@ -178,7 +186,7 @@ def walk(data: bytes) -> Headers:
             r = rbody + ((rlen + 3) >> 2)
             if r > nxt:
                 raise _eos(rbody * 4, "flow record")
-            if rtag == 1:
+            if rtag == FLOW_SAMPLED_HEADER:
                 if rlen < 16:
                     raise DecodeError(EOS, rbody * 4, "sampled header record too short")
                 hlen = w[rbody + 3]

@@ -18,7 +18,7 @@ import pytest
 
 from bridge.sflow.headers import walk
 from tests.agent import datagram, packets, send
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, needs_corpus
 from tests.corpus import corpus_datagrams
 
 needs_tools = pytest.mark.skipif(
@@ -235,7 +235,7 @@ def test_capture_filter_applies_to_each_header() -> None:
 
 
 @needs_tools
-@pytest.mark.skipif(CORPUS is None, reason="conformance corpus not found")
+@needs_corpus
 def test_hsflowd_ip_headers_from_the_corpus_decode_as_ip() -> None:
     """hsflowd on lo sends header protocols 11/12 (IP, no MAC header): each must read as IP."""
     assert CORPUS is not None
@@ -298,7 +298,7 @@ def test_pcapng_interface_name_filter_and_tcpdump_reads_it() -> None:
 
 
 @needs_tools
-@pytest.mark.skipif(CORPUS is None, reason="conformance corpus not found")
+@needs_corpus
 def test_pcapng_writes_other_header_protocols_with_their_link_types() -> None:
     assert CORPUS is not None
     br = subprocess.run(bridge_cmd("-r", str(CORPUS / "captures" / "crafted-header-protocols.pcap"), "--pcapng"),
