@@ -194,24 +194,30 @@ def decode_ipv6(d: Decoder, s: Sample) -> None:
     buf = d.buf
     end = s.header_off + s.header_len
     ptr = s.header_off + s.offset_to_ipv6
-    if end - ptr < 40 or not s.got_ipv6:
+    # unsigned, as for IPv4: an offset past the end of this header is read anyway (see decode_ipv4)
+    if not s.got_ipv6 or 0 <= end - ptr < 40:
         return
-    version = buf[ptr] >> 4
+    raw, at = buf, ptr
+    if ptr + 40 > len(buf):  # past the datagram and its padding: sflowtool's stale buffer, zeros here
+        raw, at = bytes(buf[ptr : ptr + 40]).ljust(40, b"\0"), 0
+    version = raw[at] >> 4
     if version != 6:
         d.log(f"header decode error: unexpected IP version: {version}\n")
         return
-    s.ip_tos = ((buf[ptr] & 15) << 4) | (buf[ptr + 1] >> 4)
-    s.flow_label = ((buf[ptr + 1] & 15) << 16) | (buf[ptr + 2] << 8) | buf[ptr + 3]
-    payload_len = (buf[ptr + 4] << 8) | buf[ptr + 5]
-    next_header = buf[ptr + 6]
-    s.ip_ttl = buf[ptr + 7]
-    s.ipsrc = fmt_ip6(buf[ptr + 8 : ptr + 24])
-    s.ipdst = fmt_ip6(buf[ptr + 24 : ptr + 40])
+    s.ip_tos = ((raw[at] & 15) << 4) | (raw[at + 1] >> 4)
+    s.flow_label = ((raw[at + 1] & 15) << 16) | (raw[at + 2] << 8) | raw[at + 3]
+    payload_len = (raw[at + 4] << 8) | raw[at + 5]
+    next_header = raw[at + 6]
+    s.ip_ttl = raw[at + 7]
+    s.ipsrc = fmt_ip6(raw[at + 8 : at + 24])
+    s.ipdst = fmt_ip6(raw[at + 24 : at + 40])
     values = (s.ip_tos, "0x%x" % s.flow_label, payload_len or "<jumbo>", s.ip_ttl, s.ipsrc, s.ipdst)
     d.ev.append((block_under(_IPV6_BLOCK, d.prefix), values))
     ptr += 40
     while next_header in _IP6_EXT:
         d.f("IP6HeaderExtension", str(next_header))
+        if ptr > end:  # only where the header was read from past its end: sflowtool stops at its next check
+            return
         next_header = buf[ptr]
         ptr += 8 * (buf[ptr + 1] + 1)  # AH counts 4-byte units: sflowtool gets it wrong, as here
         if ptr > end:

@@ -127,6 +127,9 @@ def sample_kinds(seed: int) -> list[bytes]:
     """Every kind of sample and datagram version, with a sampled header where one fits."""
     rng = random.Random(seed)
     hdr = header_record()
+    udp = enc.l4(17, 40001, 53, b"y" * 12)
+    hdr6 = enc.sampled_header(enc.ethernet(bytes.fromhex("02aa00000001"), bytes.fromhex("020000000007"), 0x86DD,
+                                           enc.ipv6("2001:db8::1", "2001:db8::53", 17, udp)))  # fmt: skip
     out = [
         v5([flow_sample([hdr, enc.extended_switch(30, 40, 1, 2)])], 1),
         v5([expanded_flow([hdr])], 2),
@@ -148,6 +151,19 @@ def sample_kinds(seed: int) -> list[bytes]:
             ],
             9,
         ),
+        # the same for IPv6: the bytes after the empty header are read as an IPv6 header; the priority 0x6000 of the
+        # first switch record puts a 6 where the version goes, 0 does not
+        *[
+            v5(
+                [
+                    flow_sample(
+                        [hdr6, enc.sampled_header(b"", 64, protocol=3), *[enc.extended_switch(1, 2, pri, 7)] * 3]
+                    )
+                ],
+                seq,
+            )
+            for seq, pri in ((10, 0x6000), (11, 0))
+        ],
     ]
     unclean = [i for i, datagram in enumerate(out) if not _clean(datagram)]
     assert not unclean, f"sample-kinds: datagrams {unclean} do not decode"
