@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from bridge.cli.extcap import personal_folder
 from tests.agent import datagram, packets, send
 from tests.integration.test_api import bridge
 
@@ -21,19 +19,19 @@ pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark i
 
 
 @pytest.fixture(scope="module")
-def installed() -> Iterator[Path]:
-    """The launcher where this tshark looks (as root tshark ignores WIRESHARK_EXTCAP_DIR); removed afterwards."""
-    folder = personal_folder()
-    target = folder / "sflow-bridge"
-    before = target.read_bytes() if target.exists() else None
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The launcher installed in a home of the test's own, and the environment whose tshark looks there.
+
+    Wireshark's personal extcap folder is under $HOME (as root, tshark ignores WIRESHARK_EXTCAP_DIR): a
+    private HOME keeps the user's own folder, and any launcher in it, untouched, and test runs apart.
+    """
+    home = tmp_path_factory.mktemp("home")
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CONFIG_HOME"}
+    env["HOME"] = str(home)
     cmd = [sys.executable, "-m", "bridge.cli.bridge", "extcap", "--install"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and str(target) in r.stdout
-    yield target
-    if before is None:
-        target.unlink(missing_ok=True)
-    else:
-        target.write_bytes(before)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0 and str(home) in r.stdout, r
+    return env
 
 
 def free_port() -> int:
@@ -46,14 +44,15 @@ def extcap_running() -> bool:
     return subprocess.run(["pgrep", "-f", "bridge.cli.bridge extcap --capture"], capture_output=True).returncode == 0
 
 
-def test_tshark_lists_the_interfaces(installed: Path) -> None:
-    out = subprocess.run(["tshark", "-D"], capture_output=True, text=True, timeout=60).stdout
+def test_tshark_lists_the_interfaces(installed: dict[str, str]) -> None:
+    out = subprocess.run(["tshark", "-D"], capture_output=True, text=True, timeout=60, env=installed).stdout
     assert "sflow (sFlow: sampled packets received on a UDP port)" in out
     assert "sflow-http (sFlow: sampled packets from a bridge over HTTP)" in out
 
 
-def capture(args: list[str], sender: callable) -> tuple[str, str]:  # type: ignore[valid-type]
-    tshark = subprocess.Popen(["tshark", "-n", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def capture(env: dict[str, str], args: list[str], sender: callable) -> tuple[str, str]:  # type: ignore[valid-type]
+    tshark = subprocess.Popen(["tshark", "-n", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env)  # fmt: skip
     deadline = time.monotonic() + 30
     try:
         while tshark.poll() is None and time.monotonic() < deadline:
@@ -66,10 +65,10 @@ def capture(args: list[str], sender: callable) -> tuple[str, str]:  # type: igno
     return out, err
 
 
-def test_udp_mode_captures_exactly_the_matching_packets(installed: Path) -> None:
+def test_udp_mode_captures_exactly_the_matching_packets(installed: dict[str, str]) -> None:
     port = free_port()
     seq = iter(range(1, 10_000))
-    out, err = capture(["-i", "sflow", "-o", f"extcap.sflow.port:{port}", "-c", "20", "-f", "udp port 53"],
+    out, err = capture(installed, ["-i", "sflow", "-o", f"extcap.sflow.port:{port}", "-c", "20", "-f", "udp port 53"],
                        lambda: send(("127.0.0.1", port), [datagram(next(seq), FRAMES)]))  # fmt: skip
     lines = out.splitlines()
     assert len(lines) == 20, err
@@ -79,11 +78,11 @@ def test_udp_mode_captures_exactly_the_matching_packets(installed: Path) -> None
     assert not extcap_running()  # tshark stopped, so did the extcap program
 
 
-def test_http_mode_pulls_from_a_remote_bridge(installed: Path) -> None:
+def test_http_mode_pulls_from_a_remote_bridge(installed: dict[str, str]) -> None:
     with bridge() as b:
         seq = iter(range(1, 10_000))
-        out, err = capture(["-i", "sflow-http", "-o", f"extcap.sflow_http.url:{b.base}", "-c", "20", "-f", "icmp"],
-                           lambda: send(("127.0.0.1", b.udp), [datagram(next(seq), FRAMES)]))  # fmt: skip
+        args = ["-i", "sflow-http", "-o", f"extcap.sflow_http.url:{b.base}", "-c", "20", "-f", "icmp"]
+        out, err = capture(installed, args, lambda: send(("127.0.0.1", b.udp), [datagram(next(seq), FRAMES)]))
         time.sleep(1.0)
         status, totals = b.call("GET", "/analyzer/json")
     lines = out.splitlines()
