@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bridge.pcap.writer import DLT_EN10MB, file_header, record  # noqa: E402
 from bridge.sources.demo import Population  # noqa: E402
 
 MODES = {"read only (baseline)": None, "text": [], "-g": ["-g"], "-j": ["-j"]}
@@ -54,7 +55,7 @@ def write_capture(path: Path, count: int) -> int:
     pop = Population(agents=50, flows=20_000, seed=11)
     samples = 0
     with path.open("wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        f.write(file_header(DLT_EN10MB, 65535))
         t = 1_700_000_000
         for i in range(count):
             data = pop.datagram()
@@ -63,8 +64,7 @@ def write_capture(path: Path, count: int) -> int:
             ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 28 + len(data), i & 0xFFFF, 0, 64, 17, 0,
                              bytes((10, 0, 0, 1)), bytes((10, 0, 0, 2)))  # fmt: skip
             frame = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + udp + data
-            f.write(struct.pack("<IIII", t + i // 1000, (i % 1000) * 1000, len(frame), len(frame)))
-            f.write(frame)
+            f.write(record(t + i // 1000, (i % 1000) * 1000, frame, len(frame)))
     return samples
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import select
 import socket
 import threading
 import time
@@ -44,3 +46,21 @@ def capture_payloads(path: Path) -> list[bytes]:
     """The UDP payloads of a capture (such as the corpus's recordings of what sflowtool sent)."""
     with path.open("rb") as f:
         return [r.data for r in PcapReader(f, str(path)) if isinstance(r, Record)]
+
+
+def read_until(fd: int, want: bytes, seconds: float = 20) -> bytes:
+    """What a terminal (or pipe) shows until ``want``, or until it closes; fails past ``seconds``."""
+    got = b""
+    deadline = time.monotonic() + seconds
+    while want not in got:
+        left = deadline - time.monotonic()
+        assert left > 0, got
+        if select.select([fd], [], [], left)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the terminal's other side closed
+                break
+            if not chunk:
+                break
+            got += chunk
+    return got

@@ -16,7 +16,6 @@ LINKTYPE_IEEE802_5: Final = 6  # token ring
 LINKTYPE_PPP: Final = 9
 LINKTYPE_FDDI: Final = 10
 LINKTYPE_PPP_HDLC: Final = 50  # PPP over SONET/SDH (POS)
-LINKTYPE_RAW: Final = 101  # an IP header with nothing before it
 LINKTYPE_IEEE802_11: Final = 105
 LINKTYPE_FRELAY: Final = 107
 LINKTYPE_MPLS: Final = 219

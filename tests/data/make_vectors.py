@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
+from bridge.pcap.writer import DLT_EN10MB, file_header, record  # noqa: E402
 from bridge.sflow import DecodeError, decode  # noqa: E402
 from bridge.sflow import encode as enc  # noqa: E402
 from bridge.sflow.counters import COUNTER_RECORDS  # noqa: E402
@@ -198,14 +199,13 @@ def broken(good: list[bytes]) -> list[bytes]:
 def write_pcap(path: Path, datagrams: list[bytes]) -> None:
     """Ethernet/IPv4/UDP to port 6343 around each datagram, a second apart from 2026-01-01."""
     with path.open("wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        f.write(file_header(DLT_EN10MB, 65535))
         for i, data in enumerate(datagrams):
             udp = struct.pack(">HHHH", 50000, 6343, 8 + len(data), 0)
             ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 28 + len(data), i & 0xFFFF, 0, 64, 17, 0,
                              bytes((10, 0, 0, 1)), bytes((10, 0, 0, 2)))  # fmt: skip
             frame = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + udp + data
-            f.write(struct.pack("<IIII", 1_767_225_600 + i, 0, len(frame), len(frame)))
-            f.write(frame)
+            f.write(record(1_767_225_600 + i, 0, frame, len(frame)))
 
 
 def captures() -> None:

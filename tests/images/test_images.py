@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent import datagram, packets, send
+from tests.helpers import read_until
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = [f for _, f in packets()]
@@ -476,7 +477,6 @@ def test_a_resolver_that_never_answers_cannot_hold_a_stop(engine: dict[str, str]
 def test_ctrl_c_in_a_terminal_ends_the_container_as_a_stop_does(engine: dict[str, str]) -> None:
     # `docker run -it ... sflow/tcpdump`, ^C typed in its terminal: every line printed, the summary, exit 0
     import pty
-    import select
 
     port = free_port()
     name = f"sflow-ctrl-c-{os.getpid()}"
@@ -487,28 +487,14 @@ def test_ctrl_c_in_a_terminal_ends_the_container_as_a_stop_does(engine: dict[str
             os.execvpe(CLI, [CLI, *args], engine)
         finally:
             os._exit(127)
-    screen = b""
-
-    def read_until(text: bytes, seconds: float) -> bool:
-        nonlocal screen
-        deadline = time.monotonic() + seconds
-        while text not in screen and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.2)[0]:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:  # the terminal closed: the client has exited
-                    return text in screen
-                if not chunk:
-                    return text in screen
-                screen += chunk
-        return text in screen
-
     try:
-        assert read_until(b"listening for sFlow", 60), screen
+        screen = read_until(fd, b"listening for sFlow", 60)
+        assert b"listening for sFlow" in screen, screen
         send(("127.0.0.1", port), traffic(1))
-        assert read_until(b"ICMP echo request", 30), screen
+        screen += read_until(fd, b"ICMP echo request", 30)
+        assert b"ICMP echo request" in screen, screen
         os.write(fd, b"\x03")
-        read_until(b"\0never", 30)  # until the terminal closes (bounded)
+        screen += read_until(fd, b"\0never", 30)  # until the terminal closes, within 30 s
         _, status = os.waitpid(pid, 0)
         pid = 0
     finally:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-import select
 import shutil
 import subprocess
 import sys
 import termios
-import time
 
 import pytest
 
 from tests.agent import datagram, packets, send
+from tests.helpers import read_until
 from tests.integration.test_api import free_port
 
 FRAMES = [f for _, f in packets()]
@@ -25,23 +24,6 @@ def _terminal() -> None:
     """In the child: a session of its own whose controlling terminal is its stdin, as docker run -it gives PID 1."""
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def read_until(fd: int, want: bytes, seconds: float = 20) -> bytes:
-    got = b""
-    deadline = time.monotonic() + seconds
-    while want not in got:
-        left = deadline - time.monotonic()
-        assert left > 0, got
-        if select.select([fd], [], [], left)[0]:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:  # the terminal's other side closed
-                break
-            if not chunk:
-                break
-            got += chunk
-    return got
 
 
 @needs_tools
