@@ -179,7 +179,7 @@ def run(tool: str, args: list[str], bridge_args: list[str]) -> int:
         timer.daemon = True
         timer.start()
     status = proc.wait()
-    failed = bridge.poll() not in (None, 0) and not stopping  # the bridge ended first, on an error it printed
+    asked = stopping  # a stop or ^C came before the tool ended
     stop()
     try:
         bridge.wait(timeout=5)
@@ -188,7 +188,9 @@ def run(tool: str, args: list[str], bridge_args: list[str]) -> int:
         bridge.wait()
     if timer is not None:
         timer.cancel()
-    return bridge.returncode if failed else status
+    # a bridge that ended on an error (it printed why) decides the status; read once it has been waited for:
+    # the tool can see the pipe close before the bridge's exit can be collected
+    return bridge.returncode if not asked and bridge.returncode > 0 else status
 
 
 def _check_filter(expression: str) -> None:
