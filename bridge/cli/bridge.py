@@ -18,8 +18,10 @@ import argparse
 import os
 import select
 import signal
+import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 from bridge import __version__
@@ -61,20 +63,38 @@ class _Signals:
         self.report = True
 
 
-def run_udp(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, watch_stdout: bool) -> int:
-    from bridge.sources.udp import close_door, kernel_drops, open_listeners
-
+def _warner(err: BinaryIO) -> Callable[[str], None]:
     def warn(text: str) -> None:
         err.write(text.encode())
         err.flush()
+
+    return warn
+
+
+def open_udp(args: argparse.Namespace, err: BinaryIO) -> list[socket.socket]:
+    """The sFlow sockets, opened before any output: a busy port fails before a pcap header is written."""
+    from bridge.sources.udp import open_listeners
+
+    said: list[str] = []
+
+    def warn(text: str) -> None:
+        said.append(text.strip())
+        _warner(err)(text)
 
     controlled = args.listen4 or args.listen6 or args.both or args.bind is not None
     listen4 = args.listen4 or args.both
     listen6 = args.listen6 or args.both or not (args.listen4 or args.both)
     socks = open_listeners(args.port, listen4, listen6, controlled, args.bind, warn, RCVBUF, force=True)
     if not socks:
-        warn("sflow-bridge: unable to open a UDP socket for sFlow\n")
-        return 1
+        why = [line for line in said if "failed" in line or "parse" in line]
+        warn(f"sflow-bridge: unable to open a UDP socket for sFlow ({why[-1] if why else f'port {args.port}'})\n")
+    return socks
+
+
+def run_udp(socks: list[socket.socket], bridge: Bridge, err: BinaryIO, watch_stdout: bool) -> int:
+    from bridge.sources.udp import close_door, kernel_drops
+
+    warn = _warner(err)
     sig = _Signals()
     out = bridge.out
     forwarder = bridge.forwarder
@@ -236,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     to_stdout = args.write == "-"
     if to_stdout and sys.stdout.isatty():
         p.error("will not write a binary pcap stream to a terminal: pipe it (| tcpdump -r -) or use -w FILE")
+    socks = open_udp(args, err) if args.read is None else []
+    if args.read is None and not socks:
+        return 1
     try:
         stream = sys.stdout.buffer if to_stdout else open(args.write, "wb")  # noqa: SIM115
     except OSError as exc:
@@ -264,8 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.read is not None:
             return run_file(args, bridge, err, sys.stdin.buffer)
         # a pipe or FIFO (tcpdump, Wireshark's extcap FIFO): its reader going away ends the bridge
-        return run_udp(args, bridge, err, watch_stdout=_is_pipe(out.fd))
+        return run_udp(socks, bridge, err, watch_stdout=_is_pipe(out.fd))
     finally:
+        for s in socks:
+            s.close()
         if api is not None:
             api.close()
         if not to_stdout:

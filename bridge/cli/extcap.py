@@ -11,16 +11,23 @@ extcap folder of the Wireshark on this machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.client
+import io
+import json
 import os
 import re
 import select
 import shutil
+import socket
 import stat
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,8 +51,10 @@ def config(interface: str) -> str:
         return (
             "arg {number=0}{call=--url}{display=Bridge URL}{type=string}{default=http://127.0.0.1:8008}"
             "{tooltip=the HTTP API of a running sflow-bridge}{required=true}\n"
-            "arg {number=1}{call=--token}{display=API token}{type=password}"
-            "{tooltip=the bridge's --api-token, when it protects reads}\n"
+            # a string, not a password: Wireshark passes a password argument from its dialog only, never from -o
+            "arg {number=1}{call=--token}{display=API token}{type=string}"
+            "{tooltip=the bridge's API token; or leave empty and set SFLOW_BRIDGE_API_TOKEN, which Wireshark "
+            "never saves in its preferences}\n"
         )
     return (
         "arg {number=0}{call=--port}{display=UDP port}{type=integer}{range=1,65535}{default=6343}"
@@ -55,38 +64,134 @@ def config(interface: str) -> str:
     )
 
 
+class CaptureFailed(Exception):
+    """A capture that cannot go on: its one-line reason is what Wireshark shows."""
+
+    def __init__(self, reason: str, fifo_closed: bool = False) -> None:
+        super().__init__(reason)
+        self.fifo_closed = fifo_closed  # packets went to the FIFO, and its closing ended the capture
+
+
+class _Kept(io.RawIOBase):
+    """The bridge's stderr during an extcap capture: kept, not shown (the last lines only).
+
+    Wireshark shows anything an extcap writes to stderr as an error, so the bridge's start-up notice
+    and summary must not reach it; on a failure, its last line is the reason.
+    """
+
+    def __init__(self) -> None:
+        self.lines: deque[str] = deque(maxlen=16)
+        self._part = b""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        *lines, part = (self._part + bytes(data)).split(b"\n")
+        self.lines.extend(line.decode(errors="replace") for line in lines if line.strip())
+        self._part = part[-4096:]
+        return len(data)
+
+
 def capture_udp(args: argparse.Namespace, run_bridge: Callable[[list[str]], int]) -> int:
     argv = ["-p", str(args.port), "-w", args.fifo, "--pcapng", "--api", "none"]
     if args.bind:
         argv += ["-b", args.bind]
     if args.extcap_capture_filter:
         argv += ["-f", args.extcap_capture_filter]
-    return run_bridge(argv)
+    kept = _Kept()
+    shown, sys.stderr = sys.stderr, io.TextIOWrapper(io.BufferedWriter(kept), errors="replace", write_through=True)
+    try:
+        status = run_bridge(argv)
+    except SystemExit as exc:  # the bridge's option errors
+        status = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        sys.stderr.flush()
+        sys.stderr = shown
+    if status == 0:
+        return 0  # stopped by Wireshark: nothing to say
+    reason = kept.lines[-1] if kept.lines else f"the bridge stopped with status {status}"
+    raise CaptureFailed(_HELP_HINT.sub("", reason))
+
+
+_HELP_HINT = re.compile(r"^sflow-bridge: | \(see sflow-bridge --help\)$")
 
 
 def capture_http(args: argparse.Namespace) -> int:
     query = {"format": "pcapng"}
     if args.extcap_capture_filter:
         query["filter"] = args.extcap_capture_filter
-    url = args.url.rstrip("/") + "/capture.pcap?" + urllib.parse.urlencode(query)
-    req = urllib.request.Request(url)
+    base = args.url.rstrip("/")
+    req = urllib.request.Request(base + "/capture.pcap?" + urllib.parse.urlencode(query))
     if args.token:
         req.add_header("Authorization", f"Bearer {args.token}")
-    try:
-        resp = urllib.request.urlopen(req, timeout=30)
-    except OSError as exc:
-        sys.stderr.write(f"sflow-bridge extcap: cannot open {url}: {exc}\n")
-        return 1
+    resp = _open_stream(req, base, bool(args.token))
+    received = 0
     try:
         with open(args.fifo, "wb", buffering=0) as out:
             threading.Thread(target=_exit_when_reader_leaves, args=(out.fileno(),), daemon=True).start()
             while chunk := resp.read1(1 << 16):
                 out.write(chunk)
-    except (BrokenPipeError, KeyboardInterrupt):
-        pass  # Wireshark stopped the capture
+                received += len(chunk)
+    except BrokenPipeError:
+        return 0  # Wireshark stopped the capture
+    except (OSError, http.client.HTTPException) as exc:
+        raise CaptureFailed(f"the stream from {base} broke after {received} bytes: {_why(exc)}", True) from None
     finally:
         resp.close()
-    return 0
+    raise CaptureFailed(f"the bridge at {base} ended the stream after {received} bytes (stopped or restarted?)", True)
+
+
+def _open_stream(req: urllib.request.Request, base: str, token_given: bool) -> http.client.HTTPResponse:
+    if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
+        raise CaptureFailed(f"the bridge URL must start with http:// or https://, not {base!r}")
+    try:
+        return urllib.request.urlopen(req, timeout=CONNECT_SECONDS)  # type: ignore[no-any-return]
+    except urllib.error.HTTPError as exc:
+        said = _error_text(exc)
+        hint = ""
+        if exc.code == 401 and token_given:
+            hint = " (the token given is not the bridge's)"
+        elif exc.code == 401:
+            hint = " (give the bridge's token in the interface's options, or in $SFLOW_BRIDGE_API_TOKEN)"
+        raise CaptureFailed(f"the bridge at {base} refused the stream: {exc.code} {exc.reason}: {said}{hint}") from None
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise CaptureFailed(f"cannot reach the bridge at {base}: {_why(reason)}") from None
+
+
+CONNECT_SECONDS = 10  # a bridge that accepts but does not answer; refusals and DNS errors come at once
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = exc.read(4096)
+        return str(json.loads(body)["error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "(no reason given)"
+
+
+def _why(exc: object) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def end_fifo(path: str) -> None:
+    """Open and close the FIFO: Wireshark's dumpcap waits for its writer, and EOF ends the capture at once."""
+
+    def touch() -> None:
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_WRONLY))
+
+    opener = threading.Thread(target=touch, daemon=True)
+    opener.start()
+    opener.join(FIFO_SECONDS)
+
+
+FIFO_SECONDS = 2.0  # dumpcap opens the FIFO as soon as the capture starts
 
 
 def _exit_when_reader_leaves(fd: int) -> None:
@@ -96,6 +201,19 @@ def _exit_when_reader_leaves(fd: int) -> None:
     while True:
         if poller.poll(1000):
             os._exit(0)
+
+
+def fail(reason: str, fifo: str | None) -> None:
+    """The way Wireshark shows an extcap's error: a line on stderr, then the FIFO closed before any data.
+
+    Wireshark (extcap.c) reports whatever the extcap wrote to stderr once the capture ends, as
+    "Error by extcap pipe: ..."; closing the FIFO makes dumpcap end the capture now, where a FIFO
+    never opened would leave it waiting for ever.
+    """
+    sys.stderr.write(f"sflow-bridge extcap: {reason}\n")
+    sys.stderr.flush()
+    if fifo is not None:
+        end_fifo(fifo)
 
 
 def personal_folder() -> Path:
@@ -172,6 +290,12 @@ def main(argv: list[str], run_bridge: Callable[[list[str]], int]) -> int:
     if args.capture:
         if not args.fifo:
             p.error("--capture needs --fifo")
-        return capture_http(args) if args.extcap_interface == "sflow-http" else capture_udp(args, run_bridge)
+        try:
+            return capture_http(args) if args.extcap_interface == "sflow-http" else capture_udp(args, run_bridge)
+        except CaptureFailed as exc:
+            fail(str(exc), None if exc.fifo_closed else args.fifo)
+        except Exception as exc:  # noqa: BLE001 - Wireshark shows one line, never a traceback
+            fail(f"{type(exc).__name__}: {exc}", args.fifo)
+        return 1
     p.error("nothing to do: see --help")
     return 2

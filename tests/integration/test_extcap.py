@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -72,6 +74,7 @@ def test_udp_mode_captures_exactly_the_matching_packets(installed: dict[str, str
                        lambda: send(("127.0.0.1", port), [datagram(next(seq), FRAMES)]))  # fmt: skip
     lines = out.splitlines()
     assert len(lines) == 20, err
+    assert "extcap" not in err  # a normal stop shows nothing: no "Error by extcap pipe" dialog
     assert all("Standard query 0x1234 A example.co" in line or "Standard query 0x1234 A example.or" in line
                for line in lines)  # fmt: skip
     time.sleep(1.0)
@@ -87,6 +90,111 @@ def test_http_mode_pulls_from_a_remote_bridge(installed: dict[str, str]) -> None
         status, totals = b.call("GET", "/analyzer/json")
     lines = out.splitlines()
     assert len(lines) == 20, err
+    assert "extcap" not in err
     assert all("ICMP" in line and "Echo (ping) request" in line for line in lines)
     assert totals["streams"] == []  # type: ignore[index]  # the extcap's stream ended with the capture
     assert not extcap_running()
+
+
+def failed_capture(env: dict[str, str], args: list[str], during: Callable[[], None] | None = None) -> tuple[int, str]:
+    """tshark on a capture that fails: it must end by itself, with the extcap's reason in one line."""
+    tshark = subprocess.Popen(["tshark", "-n", "-c", "5", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env)  # fmt: skip
+    try:
+        if during is not None:
+            during()
+        _out, err = tshark.communicate(timeout=20)  # before the change: no end at all, until killed
+    finally:
+        if tshark.poll() is None:
+            tshark.kill()
+    reasons = [line for line in err.splitlines() if "Error by extcap pipe" in line]
+    assert len(reasons) == 1, err
+    assert not extcap_running()
+    return tshark.returncode, reasons[0].split("Error by extcap pipe: ", 1)[1]
+
+
+def closed_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again: connections are refused
+
+
+HTTP = ["-i", "sflow-http", "-o"]
+
+
+def test_a_bridge_that_is_not_there_is_named_at_once(installed: dict[str, str]) -> None:
+    url = f"http://127.0.0.1:{closed_tcp_port()}"
+    status, reason = failed_capture(installed, [*HTTP, f"extcap.sflow_http.url:{url}"])
+    assert (status, reason) == (1, f"sflow-bridge extcap: cannot reach the bridge at {url}: connection refused")
+
+
+def test_an_unknown_host_is_named(installed: dict[str, str]) -> None:
+    status, reason = failed_capture(installed, [*HTTP, "extcap.sflow_http.url:http://bridge.invalid:8008"])
+    assert status == 1
+    assert reason.startswith("sflow-bridge extcap: cannot reach the bridge at http://bridge.invalid:8008: unknown host")
+
+
+def test_a_url_that_is_not_http_is_refused(installed: dict[str, str]) -> None:
+    status, reason = failed_capture(installed, [*HTTP, "extcap.sflow_http.url:ftp://bridge"])
+    assert (status, reason) == (1, "sflow-bridge extcap: the bridge URL must start with http:// or https://, not "
+                                   "'ftp://bridge'")  # fmt: skip
+
+
+def test_a_refused_token_and_a_bad_filter_show_the_bridges_reason(installed: dict[str, str]) -> None:
+    env = {k: v for k, v in installed.items() if k != "SFLOW_BRIDGE_API_TOKEN"}
+    with bridge("--api-token", "S3CRET") as b:
+        url = ["-o", f"extcap.sflow_http.url:{b.base}"]
+        status, reason = failed_capture(env, ["-i", "sflow-http", *url])
+        assert status == 1
+        assert reason.startswith(f"sflow-bridge extcap: the bridge at {b.base} refused the stream: 401 Unauthorized: ")
+        assert "give the bridge's token" in reason
+        status, reason = failed_capture(env, ["-i", "sflow-http", *url, "-o", "extcap.sflow_http.token:WRONG"])
+        assert status == 1 and "401 Unauthorized" in reason and "the token given is not the bridge's" in reason
+        status, reason = failed_capture(env, ["-i", "sflow-http", *url, "-o", "extcap.sflow_http.token:S3CRET",
+                                              "-f", "bogus filter"])  # fmt: skip
+        assert (status, reason) == (1, f"sflow-bridge extcap: the bridge at {b.base} refused the stream: 400 Bad "
+                                       "Request: bad capture filter 'bogus filter': can't parse filter expression: "
+                                       "syntax error")  # fmt: skip
+
+
+def test_the_token_reaches_the_extcap_from_the_command_line(installed: dict[str, str]) -> None:
+    env = {k: v for k, v in installed.items() if k != "SFLOW_BRIDGE_API_TOKEN"}
+    with bridge("--api-token", "S3CRET") as b:
+        seq = iter(range(1, 10_000))
+        args = ["-i", "sflow-http", "-o", f"extcap.sflow_http.url:{b.base}", "-o", "extcap.sflow_http.token:S3CRET",
+                "-c", "20", "-f", "icmp"]  # fmt: skip
+        out, err = capture(env, args, lambda: send(("127.0.0.1", b.udp), [datagram(next(seq), FRAMES)]))
+    assert len(out.splitlines()) == 20, err
+    assert "extcap" not in err
+
+
+def test_a_bridge_going_away_mid_capture_ends_it_with_the_reason(installed: dict[str, str]) -> None:
+    with bridge() as b:
+        seq = iter(range(1, 10_000))
+
+        def stop_the_bridge_once_streaming() -> None:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not b.call("GET", "/analyzer/json")[1]["streams"]:  # type: ignore[index]
+                send(("127.0.0.1", b.udp), [datagram(next(seq), FRAMES[:1])])
+            b.proc.send_signal(signal.SIGTERM)
+            b.proc.wait(timeout=10)
+
+        status, reason = failed_capture(installed, ["-i", "sflow-http", "-o", f"extcap.sflow_http.url:{b.base}"],
+                                        stop_the_bridge_once_streaming)  # fmt: skip
+    # tshark's own status is 0 here: the capture had started, and ended with what it had
+    assert status == 0
+    assert reason.startswith(f"sflow-bridge extcap: the bridge at {b.base} ended the stream after ")
+
+
+def test_udp_mode_failures_are_one_line(installed: dict[str, str]) -> None:
+    port = free_port()
+    status, reason = failed_capture(installed, ["-i", "sflow", "-o", f"extcap.sflow.port:{port}", "-f", "bogus filter"])
+    assert (status, reason) == (1, "sflow-bridge extcap: bad capture filter 'bogus filter': can't parse filter "
+                                   "expression: syntax error")  # fmt: skip
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("0.0.0.0", 0))
+        port = taken.getsockname()[1]
+        status, reason = failed_capture(installed, ["-i", "sflow", "-o", f"extcap.sflow.port:{port}"])
+    assert status == 1
+    assert reason.startswith("sflow-bridge extcap: unable to open a UDP socket for sFlow (")
+    assert reason.endswith(f"port = {port} : Address already in use)")
