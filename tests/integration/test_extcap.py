@@ -54,7 +54,7 @@ def test_tshark_lists_the_interfaces(installed: dict[str, str]) -> None:
 
 def capture(env: dict[str, str], args: list[str], sender: callable) -> tuple[str, str]:  # type: ignore[valid-type]
     tshark = subprocess.Popen(["tshark", "-n", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env)  # fmt: skip
+                              env=env, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 30
     try:
         while tshark.poll() is None and time.monotonic() < deadline:
@@ -62,9 +62,15 @@ def capture(env: dict[str, str], args: list[str], sender: callable) -> tuple[str
             time.sleep(0.5)
         out, err = tshark.communicate(timeout=10)
     finally:
-        if tshark.poll() is None:
-            tshark.kill()
+        end(tshark)
     return out, err
+
+
+def end(tshark: subprocess.Popen[str]) -> None:
+    """tshark, with its dumpcap and extcap: a dumpcap left waiting on a FIFO would outlive the test."""
+    if tshark.poll() is None:
+        os.killpg(tshark.pid, signal.SIGKILL)
+        tshark.wait(timeout=10)
 
 
 def test_udp_mode_captures_exactly_the_matching_packets(installed: dict[str, str]) -> None:
@@ -99,14 +105,13 @@ def test_http_mode_pulls_from_a_remote_bridge(installed: dict[str, str]) -> None
 def failed_capture(env: dict[str, str], args: list[str], during: Callable[[], None] | None = None) -> tuple[int, str]:
     """tshark on a capture that fails: it must end by itself, with the extcap's reason in one line."""
     tshark = subprocess.Popen(["tshark", "-n", "-c", "5", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env)  # fmt: skip
+                              text=True, env=env, start_new_session=True)  # fmt: skip
     try:
         if during is not None:
             during()
         _out, err = tshark.communicate(timeout=20)  # before the change: no end at all, until killed
     finally:
-        if tshark.poll() is None:
-            tshark.kill()
+        end(tshark)
     reasons = [line for line in err.splitlines() if "Error by extcap pipe" in line]
     assert len(reasons) == 1, err
     assert not extcap_running()
