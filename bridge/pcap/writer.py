@@ -18,7 +18,6 @@ LINKTYPE_FDDI: Final = 10
 LINKTYPE_PPP_HDLC: Final = 50  # PPP over SONET/SDH (POS)
 LINKTYPE_IEEE802_11: Final = 105
 LINKTYPE_FRELAY: Final = 107
-LINKTYPE_MPLS: Final = 219
 DLT_EN10MB: Final = LINKTYPE_ETHERNET  # the name libpcap and tcpdump use
 
 _FILE: Final = struct.Struct("<IHHiIII")
@@ -33,15 +32,15 @@ def record(ts_sec: int, ts_usec: int, data: bytes, orig_len: int) -> bytes:
     return RECORD_HEADER.pack(ts_sec & 0xFFFFFFFF, ts_usec & 0xFFFFFFFF, len(data), orig_len & 0xFFFFFFFF) + data
 
 
-# IPv4 (11) and IPv6 (12) headers go out under Ethernet, behind a made-up Ethernet header of their type
-ETH_FOR_IP: Final = {11: b"\0" * 12 + b"\x08\x00", 12: b"\0" * 12 + b"\x86\xdd"}
+# IPv4 (11), IPv6 (12) and MPLS (13) headers go out under Ethernet, behind a made-up Ethernet header of their
+# EtherType: every tool decodes them there (tshark 4.0 has no decoder for LINKTYPE_MPLS, 219)
+SYNTH_ETHERNET: Final = {11: b"\0" * 12 + b"\x08\x00", 12: b"\0" * 12 + b"\x86\xdd", 13: b"\0" * 12 + b"\x88\x47"}
 # pcapng only: these header protocols are written under their own link type (classic pcap has one per file)
 OWN_LINKTYPE: Final = {
     3: LINKTYPE_IEEE802_5,  # ISO 8802-5 token ring
     4: LINKTYPE_FDDI,
     5: LINKTYPE_FRELAY,
     7: LINKTYPE_PPP,
-    13: LINKTYPE_MPLS,
     14: LINKTYPE_PPP_HDLC,  # POS
     15: LINKTYPE_IEEE802_11,
 }

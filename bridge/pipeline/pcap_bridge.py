@@ -16,7 +16,7 @@ from typing import BinaryIO, Final
 from bridge.pcap.bpf import CaptureFilter, FilterError
 from bridge.pcap.pcapng import PcapngWriter
 from bridge.pcap.reader import Notice, PcapReader
-from bridge.pcap.writer import DLT_EN10MB, ETH_FOR_IP, OWN_LINKTYPE, RECORD_HEADER
+from bridge.pcap.writer import DLT_EN10MB, OWN_LINKTYPE, SYNTH_ETHERNET, RECORD_HEADER
 from bridge.pipeline.accounting import Accounting
 from bridge.sflow import DecodeError, decode
 from bridge.sflow.headers import Headers, walk
@@ -91,9 +91,9 @@ class Bridge:
     def datagram(self, data: bytes, source: str, sec: int, usec: int, now: float = 0.0) -> None:
         """Writes the datagram's sampled headers as pcap records, all under the Ethernet link type.
 
-        Ethernet headers go as they are. IPv4 and IPv6 headers (header protocols 11
-        and 12, from routers and hosts) get a 14-byte Ethernet header with zero MACs
-        and the right EtherType, so that one stream carries both and tcpdump reads it.
+        Ethernet headers go as they are. IPv4, IPv6 and MPLS headers (header protocols
+        11, 12 and 13, from routers and hosts) get a 14-byte Ethernet header with zero
+        MACs and the right EtherType, so that one stream carries all and tcpdump reads it.
         The original length is the sample's frame length less the stripped bytes (the
         FCS, and any encapsulation removed before the header was taken), plus the
         synthesized header, and never less than what was captured.
@@ -155,8 +155,8 @@ class Bridge:
             linktype = DLT_EN10MB
             body = data[offset : offset + length]
             wire = frame_length - stripped
-            if proto == 11 or proto == 12:
-                body = ETH_FOR_IP[proto] + body
+            if proto == 11 or proto == 12 or proto == 13:
+                body = SYNTH_ETHERNET[proto] + body
                 wire += 14
             elif proto != 1:
                 # pcapng can carry other link types; tcpdump refuses a stream that mixes them, so IP stays Ethernet
