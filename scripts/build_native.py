@@ -36,6 +36,7 @@ MODULES = [
     "bridge/output/sflowtool_pcap.py",
     "bridge/pcap/reader.py",
     "bridge/pcap/writer.py",
+    "bridge/pcap/pcapng.py",
     "bridge/pipeline/accounting.py",
     "bridge/pipeline/pcap_bridge.py",
     "bridge/transport/forwarding.py",

@@ -192,6 +192,9 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write pcapng: an interface per agent and data source, direction, and a comment per packet",
     )
+    p.add_argument("--discards", action="store_true",
+                   help="classic pcap: write the packets agents report dropping too, unmarked (pcapng always writes "
+                        "them, on interfaces of their own, with the reason in each comment)")  # fmt: skip
     p.add_argument("-f", dest="filter", metavar="FILTER", help="capture filter in tcpdump syntax, e.g. 'port 53'")
     p.add_argument(
         "--api",
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     writer = PcapngWriter() if args.pcapng else None
     out.add(writer.start() if writer else file_header(DLT_EN10MB, 262144))
     out.flush()
-    bridge = Bridge(out, flt, writer, forwarder, api.hub if api is not None else None)
+    bridge = Bridge(out, flt, writer, forwarder, api.hub if api is not None else None, args.discards)
     if api is not None:
         api.acct = bridge.acct
     try:

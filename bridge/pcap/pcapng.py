@@ -14,6 +14,7 @@ import struct
 from typing import Final
 
 from bridge import __version__
+from bridge.sflow.datagram import drop_name
 from bridge.sflow.reader import agent_text
 
 _LE = "<"
@@ -53,21 +54,57 @@ def interface_name(agent: str, sub_agent: int, ds_class: int, ds_index: int) -> 
 
 MAX_INTERFACES: Final = 16_384  # data sources given an interface of their own; the rest share one per link type
 
+_EPB_HEAD: Final = struct.Struct("<IIIIIII")  # block type, length, interface, timestamp high and low, lengths
+_OPTION_HEAD: Final = struct.Struct("<HH")
+_FLAGS: Final = (b"", _option(EPB_FLAGS, struct.pack("<I", 1)), _option(EPB_FLAGS, struct.pack("<I", 2)))  # in, out
+_END: Final = _option(OPT_ENDOFOPT, b"")
+_PAD: Final = (b"", b"\0\0\0", b"\0\0", b"\0")  # to a 4-byte boundary, by length % 4
+
 
 class PcapngWriter:
     """Turns packets into pcapng blocks, adding an interface block the first time one is seen.
 
-    Bounded: past ``max_interfaces`` data sources (made-up agent addresses cost a sender
-    nothing), packets go to one shared interface per link type; their comments still
-    name their agent and ports.
+    Sampled packets and dropped packets (from discard samples) of a data source go to
+    interfaces of their own: ``AGENT-SUBAGENT-IFINDEX`` and ``AGENT-SUBAGENT-IFINDEX-drops``.
+    What is the same for every packet of an interface (its number, the agent's text) is
+    made once, with the interface. Bounded: past ``max_interfaces`` data sources (made-up
+    agent addresses cost a sender nothing), packets go to one shared interface per link
+    type; their comments still name their agent and ports.
     """
 
     def __init__(self, max_interfaces: int = MAX_INTERFACES) -> None:
-        self.interfaces: dict[tuple[bytes, int, int, int, int], int] = {}
+        # (agent, sub-agent, class, index, link type, drops?) -> (interface number, "agent=... sub_agent=... ")
+        self.interfaces: dict[tuple[bytes, int, int, int, int, bool], tuple[int, str]] = {}
         self.max_interfaces = max_interfaces
 
     def start(self) -> bytes:
         return section_header()
+
+    def _interface(self, key: tuple[bytes, int, int, int, int, bool]) -> tuple[int, str, bytes]:
+        """The interface of ``key``, made now: (number, comment prefix, its description block)."""
+        agent, sub_agent, dsc, dsi, linktype, dropped = key
+        name = agent_text(agent)
+        prefix = f"agent={name} sub_agent={sub_agent} "
+        if sub_agent == -1:
+            if_name = "other-data-sources"
+            descr = f"sFlow data sources beyond the first {self.max_interfaces} (see each packet's comment)"
+            prefix = ""
+        else:
+            if_name = interface_name(name, sub_agent, dsc, dsi)
+            kind = "ifIndex" if dsc == 0 else f"data source class {dsc} index"
+            descr = f"sFlow agent {name} sub-agent {sub_agent} {kind} {dsi}"
+        if dropped:
+            if_name += "-drops"
+            descr = "packets dropped, from " + descr[0].lower() + descr[1:]
+        ifid = len(self.interfaces)
+        self.interfaces[key] = (ifid, prefix)
+        opts = (
+            _option(IF_NAME, if_name.encode())
+            + _option(IF_DESCRIPTION, descr.encode())
+            + _option(IF_TSRESOL, b"\x06")  # microsecond timestamps
+            + _END
+        )
+        return ifid, prefix, _block(INTERFACE_DESCRIPTION_BLOCK, struct.pack("<HHI", linktype, 0, 262144) + opts)
 
     def packet(
         self,
@@ -80,45 +117,40 @@ class PcapngWriter:
         sec: int,
         usec: int,
     ) -> bytes:
-        _, dsc, dsi, _seq, drops, rate, pool, inf, inp, outf, outp = info
-        key = (agent, sub_agent, dsc, dsi, linktype)
-        out = b""
-        ifid = self.interfaces.get(key)
-        if ifid is None and len(self.interfaces) >= self.max_interfaces:
-            key = (b"", -1, -1, -1, linktype)  # the shared interface of this link type
-            ifid = self.interfaces.get(key)
-        if ifid is None:
-            ifid = self.interfaces[key] = len(self.interfaces)
-            if key[1] == -1:
-                if_name = "other-data-sources"
-                descr = f"sFlow data sources beyond the first {self.max_interfaces} (see each packet's comment)"
-            else:
-                name = agent_text(agent)
-                if_name = interface_name(name, sub_agent, dsc, dsi)
-                kind = "ifIndex" if dsc == 0 else f"data source class {dsc} index"
-                descr = f"sFlow agent {name} sub-agent {sub_agent} {kind} {dsi}"
-            opts = (
-                _option(IF_NAME, if_name.encode())
-                + _option(IF_DESCRIPTION, descr.encode())
-                + _option(IF_TSRESOL, b"\x06")  # microsecond timestamps
-                + _option(OPT_ENDOFOPT, b"")
-            )
-            out = _block(INTERFACE_DESCRIPTION_BLOCK, struct.pack("<HHI", linktype, 0, 262144) + opts)
-        if inf == 0 and inp == dsi and dsc == 0:
-            flags = 1  # inbound
-        elif outf == 0 and outp == dsi and dsc == 0:
-            flags = 2  # outbound
+        kind, dsc, dsi, _seq, drops, rate, pool, inf, inp, outf, outp, reason = info
+        dropped = kind == 5
+        key = (agent, sub_agent, dsc, dsi, linktype, dropped)
+        idb = b""
+        known = self.interfaces.get(key)
+        if known is None and len(self.interfaces) >= self.max_interfaces:
+            key = (b"", -1, -1, -1, linktype, dropped)  # the shared interface of this link type
+            known = self.interfaces.get(key)
+        if known is None:
+            ifid, prefix, idb = self._interface(key)
         else:
-            flags = 0
-        comment = (
-            f"agent={agent_text(agent)} sub_agent={sub_agent} in={_port(inf, inp)} out={_port(outf, outp)} "
-            f"rate={rate} pool={pool} drops={drops}"
-        )
+            ifid, prefix = known
+        if key[1] == -1:
+            prefix = f"agent={agent_text(agent)} sub_agent={sub_agent} "
+        if dsc == 0 and inf == 0 and inp == dsi:
+            flags = _FLAGS[1]  # inbound
+        elif dsc == 0 and outf == 0 and outp == dsi:
+            flags = _FLAGS[2]  # outbound
+        else:
+            flags = b""
+        if dropped:
+            comment = f"drop={drop_name(reason)} {prefix}in={inp} out={outp} drops={drops}".encode()
+        else:
+            ports = (
+                f"in={inp} out={outp}" if inf == 0 and outf == 0 else f"in={_port(inf, inp)} out={_port(outf, outp)}"
+            )
+            comment = f"{prefix}{ports} rate={rate} pool={pool} drops={drops}".encode()
+        n = len(body)
+        c = len(comment)
+        total = 28 + n + (-n & 3) + 4 + c + (-c & 3) + len(flags) + 4 + 4
         ts = sec * 1_000_000 + usec
-        head = struct.pack("<IIIII", ifid, ts >> 32, ts & 0xFFFFFFFF, len(body), wire)
-        opts = _option(OPT_COMMENT, comment.encode()) + (_option(EPB_FLAGS, struct.pack("<I", flags)) if flags else b"")
-        opts += _option(OPT_ENDOFOPT, b"")
-        return out + _block(ENHANCED_PACKET_BLOCK, head + body + bytes(-len(body) % 4) + opts)
+        return b"".join((idb, _EPB_HEAD.pack(ENHANCED_PACKET_BLOCK, total, ifid, ts >> 32, ts & 0xFFFFFFFF, n, wire),
+                         body, _PAD[n & 3], _OPTION_HEAD.pack(OPT_COMMENT, c), comment, _PAD[c & 3], flags, _END,
+                         total.to_bytes(4, "little")))  # fmt: skip
 
 
 def _port(fmt: int, value: int) -> str:

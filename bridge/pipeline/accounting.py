@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Final
 
+from bridge.sflow.datagram import drop_name
 from bridge.sflow.headers import SampleInfo
 from bridge.sflow.reader import agent_text
 
@@ -24,8 +25,8 @@ KIND_NAMES = {1: "flow", 2: "counters", 5: "discard", 0: "other"}
 
 
 class AgentStats:
-    __slots__ = ("datagrams", "samples", "seq", "lost", "restarts", "sources", "drops", "malformed", "first_seen",
-                 "last_seen")  # fmt: skip
+    __slots__ = ("datagrams", "samples", "seq", "lost", "restarts", "sources", "drops", "discards", "malformed",
+                 "first_seen", "last_seen")  # fmt: skip
 
     def __init__(self, now: float) -> None:
         self.datagrams = 0
@@ -37,6 +38,8 @@ class AgentStats:
         # keyed by data source as one int, (class << 32 | index) << 3 | sample kind: cheaper to hash than a tuple
         self.sources: dict[int, list[int]] = {}
         self.drops: dict[int, int] = {}  # latest drop counter per flow data source (class << 32 | index)
+        # discard samples by drop reason code: at most MAX_REASONS codes (senders make them up), the rest under -1
+        self.discards: dict[int, int] = {}
         self.malformed = 0
         self.first_seen = now
         self.last_seen = now
@@ -46,6 +49,7 @@ class AgentStats:
         return sum(s[1] for s in self.sources.values())
 
 
+MAX_REASONS: Final = 32  # drop reasons counted one by one per agent
 MAX_AGENTS: Final = 10_000  # agent/sub-agent pairs and malformed senders: some 10 MB at most
 MAX_SOURCES: Final = 200_000  # data sources of all agents together: some 40 MB at most
 
@@ -60,7 +64,8 @@ class Accounting:
         self.untracked_samples = 0  # from data sources beyond max_sources: their sample loss is not measured
         self.datagrams = 0
         self.malformed = 0
-        self.written = 0
+        self.written = 0  # sampled packets written
+        self.drops_written = 0  # packets agents dropped (discard samples) written
         self.skipped: Counter[str] = Counter()
         self.no_header = 0
         self.socket_drops: int | None = None  # datagrams the kernel dropped before we read them
@@ -114,6 +119,12 @@ class Accounting:
                         src[1] += gap
                 if kind == 1:
                     st.drops[ds] = info[4]
+                elif kind == 5:
+                    reason = info[11]
+                    discards = st.discards
+                    if reason not in discards and len(discards) >= MAX_REASONS:
+                        reason = -1
+                    discards[reason] = discards.get(reason, 0) + 1
 
     def bad_datagram(self, source: str, now: float) -> None:
         self.datagrams += 1
@@ -125,7 +136,8 @@ class Accounting:
     def summary(self) -> str:
         lines = [
             f"sflow-bridge: {self.datagrams} datagrams, {self.malformed} malformed, {self.written} packets written, "
-            f"{self.no_header} flow samples without a sampled header"
+            + (f"{self.drops_written} dropped packets written, " if self.drops_written else "")
+            + f"{self.no_header} flow samples without a sampled header"
             + (
                 f", {self.socket_drops} dropped by the kernel (socket buffer full)"
                 if self.socket_drops is not None
@@ -152,7 +164,14 @@ class Accounting:
                 f"samples: {samples} ({st.lost_samples} lost), agent-reported drops {drops}"
                 + (f", {st.restarts} sequence restarts" if st.restarts else "")
             )
+            if st.discards:
+                by_count = sorted(st.discards.items(), key=lambda item: -item[1])
+                lines.append("    dropped by reason: " + ", ".join(f"{n} {reason_name(r)}" for r, n in by_count))
         return "\n".join(lines) + "\n"
+
+
+def reason_name(code: int) -> str:
+    return "other reasons" if code == -1 else drop_name(code)
 
 
 def _sort_key(agent: bytes | str) -> tuple[int, bytes]:

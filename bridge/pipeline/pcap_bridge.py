@@ -16,10 +16,10 @@ from typing import BinaryIO, Final
 from bridge.pcap.bpf import CaptureFilter, FilterError
 from bridge.pcap.pcapng import PcapngWriter
 from bridge.pcap.reader import Notice, PcapReader
-from bridge.pcap.writer import DLT_EN10MB, OWN_LINKTYPE, SYNTH_ETHERNET, RECORD_HEADER
+from bridge.pcap.writer import DLT_EN10MB, OWN_LINKTYPE, RECORD_HEADER, SYNTH_ETHERNET
 from bridge.pipeline.accounting import Accounting
 from bridge.sflow import DecodeError, decode
-from bridge.sflow.headers import Headers, walk
+from bridge.sflow.headers import DISCARD, Headers, walk
 from bridge.sources.udp import source_text
 from bridge.transport.capture_stream import StreamHub
 from bridge.transport.forwarding import Forwarder
@@ -70,6 +70,7 @@ PROTOCOL_NAMES: Final = {
 # the reasons packets go unwritten are counted by name: a fixed set, whatever numbers senders make up
 _SKIP_REASONS = {p: f"with header protocol {p} ({name})" for p, name in PROTOCOL_NAMES.items()}
 _UNKNOWN_PROTOCOL = "with an unknown header protocol"
+_DROPS_LEFT_OUT = "dropped by their agent (discard samples: --pcapng writes them marked, --discards into pcap)"
 
 
 class Bridge:
@@ -80,9 +81,11 @@ class Bridge:
         pcapng: PcapngWriter | None = None,
         forwarder: Forwarder | None = None,
         hub: StreamHub | None = None,
+        discards: bool = False,
     ) -> None:
         self.out = out
         self.filter = capture_filter
+        self.discards = discards  # classic pcap: write the packets agents dropped too (pcapng always does)
         self.acct = Accounting()
         self.pcapng = pcapng
         self.forwarder = forwarder
@@ -110,9 +113,10 @@ class Bridge:
         acct.datagram(h.agent, h.sub_agent, h.sequence, h.samples, now)
         acct.no_header += h.no_header
         if h.packets:
-            chunk, n = self.frame(data, h, sec, usec, self.filter, self.pcapng, acct.skipped)
+            chunk, n, d = self.frame(data, h, sec, usec, self.filter, self.pcapng, acct.skipped, self.discards)
             if n:
-                acct.written += n
+                acct.written += n - d
+                acct.drops_written += d
                 self.out.add(chunk)
             hub = self.hub
             if hub is not None:
@@ -123,7 +127,8 @@ class Bridge:
                         if same and client.filter is None and client.writer is None:
                             own, k = chunk, n
                         else:
-                            own, k = self.frame(data, h, sec, usec, client.filter, client.writer, client.skipped)
+                            own, k, _ = self.frame(data, h, sec, usec, client.filter, client.writer, client.skipped,
+                                                   client.discards)  # fmt: skip
                         if k:
                             client.offer(own, k)
 
@@ -147,11 +152,21 @@ class Bridge:
         flt: CaptureFilter | None,
         writer: PcapngWriter | None,
         skipped: Counter[str],
-    ) -> tuple[bytes, int]:
-        """The datagram's packets as pcap records (or pcapng blocks with ``writer``): (bytes, count)."""
+        discards: bool,
+    ) -> tuple[bytes, int, int]:
+        """The datagram's packets as pcap records (or pcapng blocks with ``writer``): (bytes, packets, drops).
+
+        Packets from discard samples (the agent dropped them) go into pcapng, marked, and into
+        classic pcap, which cannot mark them, only with ``discards``; ``drops`` counts them.
+        """
         out = []
         count = 0
+        drops = 0
         for offset, length, proto, frame_length, stripped, index in h.packets:
+            dropped = h.dropped != 0 and h.samples[index][0] == DISCARD
+            if dropped and writer is None and not discards:
+                skipped[_DROPS_LEFT_OUT] += 1
+                continue
             linktype = DLT_EN10MB
             body = data[offset : offset + length]
             wire = frame_length - stripped
@@ -183,7 +198,8 @@ class Bridge:
             else:
                 out.append(writer.packet(h.agent, h.sub_agent, h.samples[index], linktype, body, wire, sec, usec))
             count += 1
-        return b"".join(out), count
+            drops += dropped
+        return b"".join(out), count, drops
 
 
 def _headers_v2v4(data: bytes) -> Headers:
@@ -197,7 +213,7 @@ def _headers_v2v4(data: bytes) -> Headers:
         kind = 1 if s.sample_type == 1 else 2 if s.sample_type == 2 else 0
         index = len(h.samples)
         h.samples.append((kind, s.ds_class, s.ds_index, s.samples_generated, s.drop_events, s.mean_skip_count,
-                          s.sample_pool, 0, s.input_port, 0, s.output_port))  # fmt: skip
+                          s.sample_pool, 0, s.input_port, 0, s.output_port, 0))  # fmt: skip
         if kind == 1 and s.packet_data_tag == 1:
             h.packets.append((s.header_off, s.header_len, s.header_protocol, s.sampled_packet_size, 0, index))
         elif kind == 1:

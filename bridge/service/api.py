@@ -43,7 +43,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from bridge import __version__
 from bridge.pcap.bpf import MAX_FILTER_LENGTH, CaptureFilter, FilterError
 from bridge.pcap.writer import DLT_EN10MB, file_header
-from bridge.pipeline.accounting import KIND_NAMES, Accounting
+from bridge.pipeline.accounting import KIND_NAMES, Accounting, reason_name
 from bridge.service.http_server import ClientGone, Exchange, HttpServer, Request, is_loopback, json_error
 from bridge.sflow.reader import agent_text
 from bridge.transport.capture_stream import MAX_AGENT_PREFIXES, AgentMatch, StreamClient, StreamHub
@@ -136,6 +136,7 @@ class Api:
                 "samples": {KIND_NAMES.get(k, "other"): n for k, n in list(st.samples.items())},
                 "samplesLost": sum(v[1] for v in list(st.sources.values())),
                 "drops": sum(list(st.drops.values())),
+                "discards": {reason_name(r): n for r, n in list(st.discards.items())},
                 "malformed": st.malformed,
             }
         return out
@@ -148,6 +149,7 @@ class Api:
             "datagramsMalformed": a.malformed,
             "socketDrops": a.socket_drops,
             "packetsWritten": a.written,
+            "dropsWritten": a.drops_written,
             "packetsFiltered": a.skipped.get("filtered out", 0),
             "packetsSkipped": dict(list(a.skipped.items())),
             "flowSamplesWithoutHeader": a.no_header,
@@ -386,7 +388,8 @@ class _Collector:
 
         yield counter("datagrams_received", "sFlow datagrams received", a["datagramsReceived"])
         yield counter("datagrams_malformed", "datagrams that did not decode", a["datagramsMalformed"])
-        yield counter("packets_written", "pcap records written", a["packetsWritten"])
+        yield counter("packets_written", "sampled packets written", a["packetsWritten"])
+        yield counter("drops_written", "packets agents dropped (discard samples) written", a["dropsWritten"])
         yield counter("packets_filtered", "packets the capture filter left out", a["packetsFiltered"])
         if a["socketDrops"] is not None:
             yield counter("socket_drops", "datagrams the kernel dropped", a["socketDrops"])
@@ -412,6 +415,17 @@ class _Collector:
             for v in agents:
                 family.add_metric([v["agent"], str(v["subAgent"])], v[key])
             yield family
+        samples = CounterMetricFamily("sflow_bridge_agent_samples", "samples per agent, by kind",
+                                      labels=["agent", "sub_agent", "kind"])  # fmt: skip
+        discards = CounterMetricFamily("sflow_bridge_agent_discards", "discard samples per agent, by drop reason",
+                                       labels=["agent", "sub_agent", "reason"])  # fmt: skip
+        for v in agents:
+            for kind, n in v["samples"].items():
+                samples.add_metric([v["agent"], str(v["subAgent"]), kind], n)
+            for reason, n in v["discards"].items():
+                discards.add_metric([v["agent"], str(v["subAgent"]), reason], n)
+        yield samples
+        yield discards
         bad = CounterMetricFamily("sflow_bridge_source_malformed", "datagrams that did not decode, per sender",
                                   labels=["source"])  # fmt: skip
         for v in every:

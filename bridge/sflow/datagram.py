@@ -86,6 +86,14 @@ DROP_REASONS: dict[int, str] = {}
 for _item in "".join(_DROP_REASONS).split():
     _code, _name = _item.split(":")
     DROP_REASONS.setdefault(int(_code), _name)
+# the names for people (pcapng comments, the summary): 332 and 366 where sflowtool's table has the typos 33 and 36
+DROP_NAMES: Final = {c: n for c, n in DROP_REASONS.items() if c not in (33, 36)} | {
+    332: DROP_REASONS[33], 366: DROP_REASONS[36]}  # fmt: skip
+
+
+def drop_name(reason: int) -> str:
+    """A drop reason code's name, as in sflowtool's discardReason; ``reasonN`` for codes it does not know."""
+    return DROP_NAMES.get(reason) or f"reason{reason}"
 
 
 class Datagram:

@@ -73,6 +73,15 @@ def flow_sample(
     return record(1, body)
 
 
+def discard_sample(
+    seq: int, ds_index: int, reason: int, records: Iterable[bytes], in_if: int = 0, out_if: int = 0, drops: int = 0
+) -> bytes:
+    """A discarded packet event (sample 0:5, sFlow drop monitoring): reason is a sflow_drop.h code."""
+    recs = list(records)
+    body = _u32(seq) + _u32(0) + _u32(ds_index) + _u32(drops) + _u32(in_if) + _u32(out_if) + _u32(reason)
+    return record(5, body + _u32(len(recs)) + b"".join(recs))
+
+
 def generic_counters(if_index: int, speed: int, in_octets: int, out_octets: int, in_pkts: int, out_pkts: int) -> bytes:
     body = (
         _u32(if_index)

@@ -1,7 +1,8 @@
 """The pcap bridge's fast path: only what a packet capture needs from a datagram.
 
 One linear walk over an sFlow v5 datagram that skips every record but sampled
-headers (0:1) and notes, per sample, what accounting needs. No object per field:
+headers (0:1), in flow samples and in discard samples (the header of a packet the
+agent dropped), and notes, per sample, what accounting needs. No object per field:
 a datagram becomes one :class:`Headers` with a list of flat tuples. sFlow v2/v4
 datagrams go through the full decoder instead (they carry no record lengths to
 skip by). Malformed input raises :class:`~bridge.sflow.reader.DecodeError`.
@@ -36,15 +37,17 @@ FLOW, COUNTERS, DISCARD, OTHER = 1, 2, 5, 0
 # packet on the wire, stripped bytes included; stripped: bytes removed before the
 # header was taken (the FCS, often); sample: index into Headers.samples.
 # Headers.samples holds one tuple per sample:
-#   (kind, ds_class, ds_index, sequence, drops, rate, pool, in_format, in_port, out_format, out_port)
+#   (kind, ds_class, ds_index, sequence, drops, rate, pool, in_format, in_port, out_format, out_port, reason)
+# reason: a discard sample's drop reason code (sflow_drop.h), 0 for other kinds; a discard sample has no
+# rate or pool (0), and its ports are plain ifIndexes (format 0; 0 is unknown)
 Packet = tuple[int, int, int, int, int, int]
-SampleInfo = tuple[int, int, int, int, int, int, int, int, int, int, int]
+SampleInfo = tuple[int, int, int, int, int, int, int, int, int, int, int, int]
 
 
 class Headers:
     """What one datagram holds for a packet capture."""
 
-    __slots__ = ("version", "agent", "sub_agent", "sequence", "packets", "samples", "no_header")
+    __slots__ = ("version", "agent", "sub_agent", "sequence", "packets", "samples", "no_header", "dropped")
 
     def __init__(self) -> None:
         self.version = 5
@@ -54,6 +57,7 @@ class Headers:
         self.packets: list[Packet] = []
         self.samples: list[SampleInfo] = []
         self.no_header = 0  # flow samples that carried no sampled header
+        self.dropped = 0  # packets (in Headers.packets) from discard samples: packets the agent dropped
 
 
 class Words:
@@ -144,39 +148,41 @@ def walk(data: bytes) -> Headers:
             inp = w[body + 5]
             outp = w[body + 6]
             info = (FLOW, sid >> 24, sid & 0xFFFFFF, w[body], w[body + 4], w[body + 2], w[body + 3], inp >> 30,
-                    inp & 0x3FFFFFFF, outp >> 30, outp & 0x3FFFFFFF)  # fmt: skip
+                    inp & 0x3FFFFFFF, outp >> 30, outp & 0x3FFFFFFF, 0)  # fmt: skip
             n = w[body + 7]
             r = body + 8
         elif tag == SAMPLE_FLOW_EXPANDED:
             if body + 11 > nxt:
                 raise DecodeError(EOS, body * 4, "flow sample shorter than its fixed fields")
             info = (FLOW, w[body + 1], w[body + 2], w[body], w[body + 5], w[body + 3], w[body + 4], w[body + 6],
-                    w[body + 7], w[body + 8], w[body + 9])  # fmt: skip
+                    w[body + 7], w[body + 8], w[body + 9], 0)  # fmt: skip
             n = w[body + 10]
             r = body + 11
+        elif tag == SAMPLE_DISCARD:
+            if body + 8 > nxt:
+                raise _eos(body * 4, "discard sample")
+            info = (DISCARD, w[body + 1], w[body + 2], w[body], w[body + 3], 0, 0, 0, w[body + 4], 0, w[body + 5],
+                    w[body + 6])  # fmt: skip
+            n = w[body + 7]
+            r = body + 8
         else:
             if tag in (SAMPLE_COUNTERS, SAMPLE_COUNTERS_EXPANDED):
                 if body + (3 if tag == SAMPLE_COUNTERS else 4) > nxt:
                     raise _eos(body * 4, "counter sample")
                 if tag == SAMPLE_COUNTERS:
                     sid = w[body + 1]
-                    samples.append((COUNTERS, sid >> 24, sid & 0xFFFFFF, w[body], 0, 0, 0, 0, 0, 0, 0))
+                    samples.append((COUNTERS, sid >> 24, sid & 0xFFFFFF, w[body], 0, 0, 0, 0, 0, 0, 0, 0))
                     _frame_records(w, body + 3, w[body + 2], nxt, "counter")
                 else:
-                    samples.append((COUNTERS, w[body + 1], w[body + 2], w[body], 0, 0, 0, 0, 0, 0, 0))
+                    samples.append((COUNTERS, w[body + 1], w[body + 2], w[body], 0, 0, 0, 0, 0, 0, 0, 0))
                     _frame_records(w, body + 4, w[body + 3], nxt, "counter")
-            elif tag == SAMPLE_DISCARD:
-                if body + 8 > nxt:
-                    raise _eos(body * 4, "discard sample")
-                samples.append((DISCARD, w[body + 1], w[body + 2], w[body], w[body + 3], 0, 0, 0, 0, 0, 0))
-                _frame_records(w, body + 8, w[body + 7], nxt, "discard")
             else:
-                samples.append((OTHER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+                samples.append((OTHER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
             i = nxt
             continue
         index = len(samples)
         samples.append(info)
-        found = False
+        found = 0
         for _ in range(n):
             if r + 2 > nxt:
                 raise _eos(r * 4, "flow record")
@@ -195,10 +201,13 @@ def walk(data: bytes) -> Headers:
                 if rlen != 16 + ((hlen + 3) & ~3):  # the decoder's length check: the record holds just this
                     raise DecodeError(LENGTH_ERROR, rbody * 4, f"sampled header record declared {rlen} bytes")
                 packets.append(((rbody + 4) * 4, hlen, w[rbody], w[rbody + 1], w[rbody + 2], index))
-                found = True
+                found += 1
         if r != nxt:  # the decoder's length check: the sample holds just its records
-            raise DecodeError(LENGTH_ERROR, body * 4, f"flow sample declared {(nxt - body) * 4} bytes")
-        if not found:
+            what = "discard" if info[0] == DISCARD else "flow"
+            raise DecodeError(LENGTH_ERROR, body * 4, f"{what} sample declared {(nxt - body) * 4} bytes")
+        if info[0] == DISCARD:
+            h.dropped += found
+        elif not found:
             h.no_header += 1
         i = nxt
     return h

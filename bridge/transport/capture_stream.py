@@ -71,6 +71,7 @@ class StreamClient:
         self.filter = capture_filter
         self.agents = agents
         self.writer = PcapngWriter() if pcapng else None
+        self.discards = False  # in a pcap stream, packets agents dropped are left out (pcapng marks them)
         self.peer = peer
         self.queue: deque[tuple[bytes, int]] = deque()
         self.cond = threading.Condition()

@@ -16,7 +16,7 @@ FRAMES = [f for _, f in packets()]
 
 def flow(ds_index: int, seq: int) -> tuple[int, ...]:
     """A flow sample's accounting tuple (bridge.sflow.headers.SampleInfo) for data source 0:ds_index."""
-    return (1, 0, ds_index, seq, 0, 1000, seq * 1000, 0, 5, 0, 7)
+    return (1, 0, ds_index, seq, 0, 1000, seq * 1000, 0, 5, 0, 7, 0)
 
 
 def test_made_up_agent_addresses_do_not_grow_the_table() -> None:
