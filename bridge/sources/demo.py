@@ -1,10 +1,12 @@
 """A synthetic sFlow agent population: real datagrams for the demo, tests and benchmarks.
 
-Agents sample a shared population of flows (TCP, UDP and ICMP over IPv4 and IPv6,
-some 802.1Q tagged) and export flow samples with 128-byte sampled headers and
-extended switch/router/gateway records, plus interface counter samples. Sequence
-numbers, sample pools and counters advance as a real agent's do. Deterministic for
-a given seed.
+Agents sample a shared population of conversations (bridge/sources/traffic.py: TCP
+connections to web servers over IPv4 and IPv6, DNS queries and answers, pings, ARP;
+some 802.1Q tagged), every frame whole and correct before its first 128 bytes are
+taken, and export flow samples with extended switch/router/gateway records, interface
+counter samples, and now and then a discard sample: a packet a switch dropped, with
+the reason. Sequence numbers, sample pools and counters advance as a real agent's do.
+Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -13,32 +15,50 @@ import random
 from collections.abc import Iterator
 
 from bridge.sflow import encode as enc
+from bridge.sources.traffic import (
+    DROPS,
+    ArpConversation,
+    Conversation,
+    DnsConversation,
+    Host,
+    PingConversation,
+    TcpConversation,
+    dropped_packet,
+)
+
+
+def _mac(a: int, b: int) -> bytes:
+    return bytes((0x02, a & 255, 0, b >> 16 & 255, b >> 8 & 255, b & 255))
 
 
 class Flow:
-    __slots__ = ("frame", "length", "vlan", "v6")
+    """A conversation between a client and a server, sampled packet by packet."""
+
+    __slots__ = ("talk", "v6", "vlan")
 
     def __init__(self, rnd: random.Random, i: int) -> None:
         self.v6 = rnd.random() < 0.3
-        proto = rnd.choices((6, 17, 1), (0.6, 0.3, 0.1))[0]
-        sport = rnd.randrange(1024, 65535)
-        dport = rnd.choice((53, 80, 443, 22, 123, 8080, 3306, 5201))
-        if proto == 1:
-            sport, dport = 8, 0  # echo request
-        payload = bytes(rnd.randrange(256) for _ in range(160))
-        l4 = enc.l4(proto, sport, dport, payload)
-        if self.v6:
-            proto6 = 58 if proto == 1 else proto
-            ip = enc.ipv6(f"2001:db8:{i % 256:x}::{i % 9973 + 1:x}", f"2001:db8:ff::{i % 499 + 1:x}", proto6, l4)
-            ethertype = 0x86DD
-        else:
-            ip = enc.ipv4(f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 254 + 1}", f"192.0.2.{i % 200 + 1}", proto, l4)
-            ethertype = 0x0800
         self.vlan = rnd.choice((None, None, 10, 20, 30))
-        src = bytes((0x02, 0, 0, i >> 16 & 255, i >> 8 & 255, i & 255))
-        dst = bytes((0x02, 0xAA, 0, 0, 0, i % 7 + 1))
-        self.frame = enc.ethernet(dst, src, ethertype, ip, self.vlan)
-        self.length = len(self.frame) + rnd.randrange(0, 1200)
+        kind = rnd.choices(("http", "tls", "dns", "ping", "arp"), (0.3, 0.35, 0.2, 0.08, 0.07))[0]
+        if kind == "arp":
+            self.v6 = False
+        if self.v6:
+            client = Host(_mac(0, i), f"2001:db8:{i % 256:x}::{i % 9973 + 1:x}")
+            server = Host(_mac(0xAB, i % 499 + 1), f"2001:db8:ff::{i % 499 + 1:x}")  # one MAC per address
+        else:
+            client = Host(_mac(0, i), f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 254 + 1}")
+            server = Host(_mac(0xAA, i % 200 + 1), f"192.0.2.{i % 200 + 1}")
+        self.talk: Conversation
+        if kind == "http":
+            self.talk = TcpConversation(client, server, self.vlan, rnd, 80)
+        elif kind == "tls":
+            self.talk = TcpConversation(client, server, self.vlan, rnd, 443)
+        elif kind == "dns":
+            self.talk = DnsConversation(client, server, self.vlan, rnd)
+        elif kind == "ping":
+            self.talk = PingConversation(client, server, self.vlan, rnd)
+        else:
+            self.talk = ArpConversation(client, server, self.vlan, rnd)
 
 
 class Agent:
@@ -51,6 +71,7 @@ class Agent:
         self.sample_seq = {p: 0 for p in self.ports}
         self.pool = {p: 0 for p in self.ports}
         self.counter_seq = {p: 0 for p in self.ports}
+        self.discard_seq = {p: 0 for p in self.ports}
         self.octets = {p: rnd.randrange(1 << 40) for p in self.ports}
 
 
@@ -74,7 +95,8 @@ class Population:
             a.sample_seq[port] += 1
             a.pool[port] += a.rate + rnd.randrange(-a.rate // 4, a.rate // 4)
             out_port = rnd.choice(a.ports)
-            records = [enc.sampled_header(flow.frame, flow.length)]
+            packet = flow.talk.step(rnd.randrange(1, 4))  # the packets between two samples are not seen
+            records = [enc.sampled_header(packet)]
             if flow.vlan is not None or rnd.random() < 0.3:
                 v = flow.vlan or 1
                 records.append(enc.extended_switch(v, v))
@@ -84,6 +106,14 @@ class Population:
             if rnd.random() < 0.2:
                 records.append(enc.extended_gateway("10.0.0.254", 64512, 64500, 64501, [64501, 64496, 65000]))
             samples.append(enc.flow_sample(a.sample_seq[port], port, a.rate, a.pool[port], records, port, out_port))
+        if rnd.random() < 0.1:  # a packet the switch dropped, and why
+            port = rnd.choice(a.ports)
+            a.discard_seq[port] += 1
+            reason = rnd.choice(DROPS)[0]
+            talk = rnd.choice(self.flows).talk
+            packet = dropped_packet(rnd, reason, talk.client, talk.server, talk.vlan)
+            samples.append(enc.discard_sample(a.discard_seq[port], port, reason, [enc.sampled_header(packet)],
+                                              in_if=port, drops=rnd.randrange(3)))  # fmt: skip
         for _ in range(rnd.randrange(1, 3)):
             port = rnd.choice(a.ports)
             a.counter_seq[port] += 1
