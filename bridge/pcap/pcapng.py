@@ -4,8 +4,9 @@ One interface per agent, sub-agent and data source, named ``AGENT-SUBAGENT-IFIND
 (``AGENT-SUBAGENT-CLASS.INDEX`` for data sources that are not interfaces) and
 described in words; the packet's direction when the sample tells it (the data
 source is the input or the output port); and a comment per packet with the agent,
-ports, sampling rate, sample pool and drops, for display filters such as
+ports, sampling rate and drops, for display filters such as
 ``frame.comment contains "in=21"`` and ``frame.interface_name == "192.0.2.7-0-5"``.
+Packets agents dropped (discard samples) carry ``drop=REASON`` first in their comment.
 """
 
 from __future__ import annotations
@@ -56,9 +57,26 @@ MAX_INTERFACES: Final = 16_384  # data sources given an interface of their own; 
 
 _EPB_HEAD: Final = struct.Struct("<IIIIIII")  # block type, length, interface, timestamp high and low, lengths
 _OPTION_HEAD: Final = struct.Struct("<HH")
+_U32: Final = struct.Struct("<I")
 _FLAGS: Final = (b"", _option(EPB_FLAGS, struct.pack("<I", 1)), _option(EPB_FLAGS, struct.pack("<I", 2)))  # in, out
 _END: Final = _option(OPT_ENDOFOPT, b"")
 _PAD: Final = (b"", b"\0\0\0", b"\0\0", b"\0")  # to a 4-byte boundary, by length % 4
+
+
+class _Interface:
+    """An interface written, and what its packets share: comment prefix, and options by ports, rate and drops."""
+
+    __slots__ = ("ifid", "prefix", "options", "shared")
+
+    def __init__(self, ifid: int, prefix: bytes, shared: bool) -> None:
+        self.ifid = ifid
+        self.prefix = prefix  # b"agent=... sub_agent=... "
+        # packet options (comment, direction) by (in, out) port as sent: (rate, drops, options)
+        self.options: dict[int, tuple[int, int, bytes]] = {}
+        self.shared = shared  # other-data-sources: each packet names its own agent
+
+
+_OPTIONS_PER_INTERFACE: Final = 256  # (in, out) port pairs whose options an interface remembers
 
 
 class PcapngWriter:
@@ -66,45 +84,57 @@ class PcapngWriter:
 
     Sampled packets and dropped packets (from discard samples) of a data source go to
     interfaces of their own: ``AGENT-SUBAGENT-IFINDEX`` and ``AGENT-SUBAGENT-IFINDEX-drops``.
-    What is the same for every packet of an interface (its number, the agent's text) is
-    made once, with the interface. Bounded: past ``max_interfaces`` data sources (made-up
-    agent addresses cost a sender nothing), packets go to one shared interface per link
-    type; their comments still name their agent and ports.
+    What packets share is made once: the interface's number and comment prefix, and a
+    packet's options (comment and direction) for each pair of ports, sampling rate and
+    drop count, so that pcapng costs little more than classic pcap. Bounded: past
+    ``max_interfaces`` data sources (made-up agent addresses cost a sender nothing),
+    packets go to one shared interface per link type; their comments still name their
+    agent and ports.
     """
 
     def __init__(self, max_interfaces: int = MAX_INTERFACES) -> None:
-        # (agent, sub-agent, class, index, link type, drops?) -> (interface number, "agent=... sub_agent=... ")
-        self.interfaces: dict[tuple[bytes, int, int, int, int, bool], tuple[int, str]] = {}
         self.max_interfaces = max_interfaces
+        self.count = 0  # interfaces written
+        # (agent, sub-agent) -> {(class << 32 | index) << 17 | link type << 1 | drops?: interface}
+        self._agents: dict[tuple[bytes, int], dict[int, _Interface]] = {}
+        self._shared: dict[int, _Interface] = {}  # by link type << 1 | drops?
+        self._agent = b"-"  # the agent of the last packet, and its table: the same for a datagram's packets
+        self._sub = -2
+        self._table: dict[int, _Interface] = {}
 
     def start(self) -> bytes:
         return section_header()
 
-    def _interface(self, key: tuple[bytes, int, int, int, int, bool]) -> tuple[int, str, bytes]:
-        """The interface of ``key``, made now: (number, comment prefix, its description block)."""
-        agent, sub_agent, dsc, dsi, linktype, dropped = key
-        name = agent_text(agent)
-        prefix = f"agent={name} sub_agent={sub_agent} "
-        if sub_agent == -1:
+    def _interface(self, agent: bytes, sub_agent: int, dsc: int, dsi: int, linktype: int, dropped: bool,
+                   key: int) -> tuple[_Interface, bytes]:  # fmt: skip
+        """The interface of a data source seen for the first time, and its description block (none if shared)."""
+        if self.count >= self.max_interfaces:
+            shared = self._shared.get(linktype << 1 | dropped)
+            if shared is not None:
+                return shared, b""
             if_name = "other-data-sources"
             descr = f"sFlow data sources beyond the first {self.max_interfaces} (see each packet's comment)"
-            prefix = ""
+            iface = _Interface(self.count, b"", True)
+            self._shared[linktype << 1 | dropped] = iface
         else:
+            name = agent_text(agent)
             if_name = interface_name(name, sub_agent, dsc, dsi)
             kind = "ifIndex" if dsc == 0 else f"data source class {dsc} index"
             descr = f"sFlow agent {name} sub-agent {sub_agent} {kind} {dsi}"
+            iface = _Interface(self.count, f"agent={name} sub_agent={sub_agent} ".encode(), False)
+            self._table[key] = iface
+            self._agents[(agent, sub_agent)] = self._table  # kept from its first interface on
         if dropped:
             if_name += "-drops"
             descr = "packets dropped, from " + descr[0].lower() + descr[1:]
-        ifid = len(self.interfaces)
-        self.interfaces[key] = (ifid, prefix)
+        self.count += 1
         opts = (
             _option(IF_NAME, if_name.encode())
             + _option(IF_DESCRIPTION, descr.encode())
             + _option(IF_TSRESOL, b"\x06")  # microsecond timestamps
             + _END
         )
-        return ifid, prefix, _block(INTERFACE_DESCRIPTION_BLOCK, struct.pack("<HHI", linktype, 0, 262144) + opts)
+        return iface, _block(INTERFACE_DESCRIPTION_BLOCK, struct.pack("<HHI", linktype, 0, 262144) + opts)
 
     def packet(
         self,
@@ -117,40 +147,81 @@ class PcapngWriter:
         sec: int,
         usec: int,
     ) -> bytes:
-        kind, dsc, dsi, _seq, drops, rate, pool, inf, inp, outf, outp, reason = info
-        dropped = kind == 5
-        key = (agent, sub_agent, dsc, dsi, linktype, dropped)
-        idb = b""
-        known = self.interfaces.get(key)
-        if known is None and len(self.interfaces) >= self.max_interfaces:
-            key = (b"", -1, -1, -1, linktype, dropped)  # the shared interface of this link type
-            known = self.interfaces.get(key)
-        if known is None:
-            ifid, prefix, idb = self._interface(key)
+        out: list[bytes] = []
+        self.add_packet(out, agent, sub_agent, info, linktype, body, wire, sec, usec)
+        return b"".join(out)
+
+    def add_packet(
+        self,
+        out: list[bytes],
+        agent: bytes,
+        sub_agent: int,
+        info: tuple[int, ...],
+        linktype: int,
+        body: bytes,
+        wire: int,
+        sec: int,
+        usec: int,
+    ) -> None:
+        """Appends the packet's blocks to ``out`` (joined once per datagram by the caller)."""
+        if agent is not self._agent or sub_agent != self._sub:
+            self._agent = agent
+            self._sub = sub_agent
+            self._table = self._agents.get((agent, sub_agent)) or {}
+        dsc = info[1]
+        dsi = info[2]
+        dropped = info[0] == 5
+        key = (dsc << 32 | dsi) << 17 | linktype << 1 | dropped
+        iface = self._table.get(key)
+        if iface is None:
+            iface, idb = self._interface(agent, sub_agent, dsc, dsi, linktype, dropped, key)
+            out.append(idb)
+        drops = info[4]
+        rate = info[5]
+        inf = info[7]
+        inp = info[8]
+        outf = info[9]
+        outp = info[10]
+        # options by ports as small ints (ports are 30 bits): only plain ifIndexes, the common case, are remembered
+        ports = inp << 30 | outp if inf == 0 and outf == 0 and not iface.shared else -1
+        known = iface.options.get(ports) if ports >= 0 else None
+        if known is not None and known[0] == rate and known[1] == drops:
+            opts = known[2]
         else:
-            ifid, prefix = known
-        if key[1] == -1:
-            prefix = f"agent={agent_text(agent)} sub_agent={sub_agent} "
+            opts = self._options(iface, agent, sub_agent, dsc, dsi, dropped, info[11], inf, inp, outf, outp, rate,
+                                 drops)  # fmt: skip
+            if ports >= 0:
+                if len(iface.options) >= _OPTIONS_PER_INTERFACE:
+                    iface.options.clear()
+                iface.options[ports] = (rate, drops, opts)
+        n = len(body)
+        total = 32 + n + (-n & 3) + len(opts)
+        ts = sec * 1_000_000 + usec
+        out.append(_EPB_HEAD.pack(ENHANCED_PACKET_BLOCK, total, iface.ifid, ts >> 32, ts & 0xFFFFFFFF, n, wire))
+        out.append(body)
+        if n & 3:
+            out.append(_PAD[n & 3])
+        out.append(opts)
+        out.append(_U32.pack(total))
+
+    @staticmethod
+    def _options(iface: _Interface, agent: bytes, sub_agent: int, dsc: int, dsi: int, dropped: bool, reason: int,
+                 inf: int, inp: int, outf: int, outp: int, rate: int, drops: int) -> bytes:  # fmt: skip
+        """A packet's options: its comment, its direction when the data source is one of its ports, the end."""
+        prefix = f"agent={agent_text(agent)} sub_agent={sub_agent} ".encode() if iface.shared else iface.prefix
+        if dropped:
+            comment = b"drop=%s %sin=%d out=%d drops=%d" % (drop_name(reason).encode(), prefix, inp, outp, drops)
+        else:
+            ports = f"in={_port(inf, inp)} out={_port(outf, outp)}".encode()
+            comment = b"%s%s rate=%d drops=%d" % (prefix, ports, rate, drops)
         if dsc == 0 and inf == 0 and inp == dsi:
             flags = _FLAGS[1]  # inbound
         elif dsc == 0 and outf == 0 and outp == dsi:
             flags = _FLAGS[2]  # outbound
         else:
             flags = b""
-        if dropped:
-            comment = f"drop={drop_name(reason)} {prefix}in={inp} out={outp} drops={drops}".encode()
-        else:
-            ports = (
-                f"in={inp} out={outp}" if inf == 0 and outf == 0 else f"in={_port(inf, inp)} out={_port(outf, outp)}"
-            )
-            comment = f"{prefix}{ports} rate={rate} pool={pool} drops={drops}".encode()
-        n = len(body)
         c = len(comment)
-        total = 28 + n + (-n & 3) + 4 + c + (-c & 3) + len(flags) + 4 + 4
-        ts = sec * 1_000_000 + usec
-        return b"".join((idb, _EPB_HEAD.pack(ENHANCED_PACKET_BLOCK, total, ifid, ts >> 32, ts & 0xFFFFFFFF, n, wire),
-                         body, _PAD[n & 3], _OPTION_HEAD.pack(OPT_COMMENT, c), comment, _PAD[c & 3], flags, _END,
-                         total.to_bytes(4, "little")))  # fmt: skip
+        return _OPTION_HEAD.pack(OPT_COMMENT, c) + comment + _PAD[c & 3] + flags + _END
 
 
 def _port(fmt: int, value: int) -> str:

@@ -196,7 +196,7 @@ class Bridge:
                 out.append(RECORD_HEADER.pack(sec, usec, len(body), wire))
                 out.append(body)
             else:
-                out.append(writer.packet(h.agent, h.sub_agent, h.samples[index], linktype, body, wire, sec, usec))
+                writer.add_packet(out, h.agent, h.sub_agent, h.samples[index], linktype, body, wire, sec, usec)
             count += 1
             drops += dropped
         return b"".join(out), count, drops

@@ -69,7 +69,7 @@ def test_tshark_lists_what_the_switch_dropped_and_why(tmp_path: Path) -> None:
                        "packets dropped, from sFlow agent 192.0.2.7 sub-agent 0 ifIndex 5", "1"]  # fmt: skip
     every = tshark_fields(stream)
     assert len(every) == 1 + len(REASONS)
-    assert every[0][:2] == ["192.0.2.7-0-5", "agent=192.0.2.7 sub_agent=0 in=5 out=7 rate=1000 pool=1000 drops=0"]
+    assert every[0][:2] == ["192.0.2.7-0-5", "agent=192.0.2.7 sub_agent=0 in=5 out=7 rate=1000 drops=0"]
     # the other way to select them, and their direction
     assert len(tshark_fields(stream, "-Y", 'frame.interface_name contains "-drops"')) == len(REASONS)
     assert len(tshark_fields(stream, "-Y", 'frame.interface_name contains "-drops" && frame.p2p_dir == 1')) == 7
