@@ -98,7 +98,8 @@ def conversion(n: int, repeat: int, sflowtool: str | None) -> None:
         for pure in (False, True) if bridge.compiled() else (True,):
             kind = "plain Python" if pure else "compiled"
             for name, flags in VARIANTS.items():
-                jobs[f"{name} ({kind})"] = ([sys.executable, "-c", conv, "-r", str(path), "-w", os.devnull, *flags], pure)
+                cmd = [sys.executable, "-c", conv, "-r", str(path), "-w", os.devnull, *flags]
+                jobs[f"{name} ({kind})"] = (cmd, pure)
         if sflowtool:
             jobs["sflowtool -t (the C program)"] = ([sflowtool, "-r", str(path), "-t"], False)
         # in rounds, each variant once per round: a machine's load drifting over minutes weighs on all alike
