@@ -71,7 +71,7 @@ class _Interface:
     def __init__(self, ifid: int, prefix: bytes, shared: bool) -> None:
         self.ifid = ifid
         self.prefix = prefix  # b"agent=... sub_agent=... "
-        # packet options (comment, direction) by (in, out) port as sent: (rate, drops, options)
+        # packet options (comment, direction) by (in, out) port as sent: (rate or drop reason, drops, options)
         self.options: dict[int, tuple[int, int, bytes]] = {}
         self.shared = shared  # other-data-sources: each packet names its own agent
 
@@ -177,7 +177,7 @@ class PcapngWriter:
             iface, idb = self._interface(agent, sub_agent, dsc, dsi, linktype, dropped, key)
             out.append(idb)
         drops = info[4]
-        rate = info[5]
+        rate = info[11] if dropped else info[5]  # what else a packet's options depend on: its reason, or the rate
         inf = info[7]
         inp = info[8]
         outf = info[9]
@@ -188,7 +188,7 @@ class PcapngWriter:
         if known is not None and known[0] == rate and known[1] == drops:
             opts = known[2]
         else:
-            opts = self._options(iface, agent, sub_agent, dsc, dsi, dropped, info[11], inf, inp, outf, outp, rate,
+            opts = self._options(iface, agent, sub_agent, dsc, dsi, dropped, info[11], inf, inp, outf, outp, info[5],
                                  drops)  # fmt: skip
             if ports >= 0:
                 if len(iface.options) >= _OPTIONS_PER_INTERFACE:

@@ -32,12 +32,13 @@ REASONS = {
 
 
 def drops_datagram(seq: int = 1) -> bytes:
-    """One sampled packet (a flow sample), then one dropped packet per reason, alternately ingress and egress."""
+    """One sampled packet (a flow sample), then one dropped packet per reason, alternately ingress and egress: every
+    other one has the same ports and drop count, only the reason differs."""
     samples = [enc.flow_sample(1, 5, 1000, 1000, [enc.sampled_header(FRAMES["dns4"])], 5, 7)]
     for i, reason in enumerate(REASONS):
-        ingress = i % 2 == 0
-        samples.append(enc.discard_sample(i + 1, 5, reason, [enc.sampled_header(FRAMES["syn"])],
-                                          in_if=5 if ingress else 0, out_if=0 if ingress else 5, drops=i))  # fmt: skip
+        ports = (5, 0) if i % 2 == 0 else (0, 5)  # ingress, egress
+        header = [enc.sampled_header(FRAMES["syn"])]
+        samples.append(enc.discard_sample(i + 1, 5, reason, header, in_if=ports[0], out_if=ports[1], drops=i % 2))
     return enc.datagram("192.0.2.7", 0, seq, 1000, samples)
 
 
@@ -65,7 +66,7 @@ def test_tshark_lists_what_the_switch_dropped_and_why(tmp_path: Path) -> None:
     assert len(rows) == len(REASONS)
     for i, (row, name) in enumerate(zip(rows, REASONS.values(), strict=True)):
         ports = "in=5 out=0" if i % 2 == 0 else "in=0 out=5"
-        assert row == ["192.0.2.7-0-5-drops", f"drop={name} agent=192.0.2.7 sub_agent=0 {ports} drops={i}",
+        assert row == ["192.0.2.7-0-5-drops", f"drop={name} agent=192.0.2.7 sub_agent=0 {ports} drops={i % 2}",
                        "packets dropped, from sFlow agent 192.0.2.7 sub-agent 0 ifIndex 5", "1"]  # fmt: skip
     every = tshark_fields(stream)
     assert len(every) == 1 + len(REASONS)
