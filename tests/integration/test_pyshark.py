@@ -4,9 +4,11 @@ bridge wrote, as the README shows them."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,13 @@ from tests.integration.test_extcap import FRAMES, free_port
 
 pyshark = pytest.importorskip("pyshark", reason="pyshark is a test dependency: pip install -e '.[test]'")
 PipeCapture = pytest.importorskip("pyshark.capture.pipe_capture").PipeCapture
+
+
+@pytest.fixture(autouse=True)
+def no_wakeup_fd_left() -> Iterator[None]:
+    """pyshark's asyncio loop is never closed and leaves its signal wake-up pipe set: later signals would fill it."""
+    yield
+    signal.set_wakeup_fd(-1)
 
 
 def test_live_capture_from_the_bridge_through_a_pipe() -> None:
