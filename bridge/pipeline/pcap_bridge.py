@@ -121,10 +121,10 @@ class Bridge:
             hub = self.hub
             if hub is not None:
                 # an unfiltered pcap client gets the very records of an unfiltered pcap output: framed once
-                same = self.filter is None and self.pcapng is None and n == len(h.packets)
+                same = self.filter is None and self.pcapng is None and n == len(h.packets) and not self.discards
                 for client in hub.clients:  # each HTTP stream client with its own filter and format
                     if client.wants(h.agent):
-                        if same and client.filter is None and client.writer is None:
+                        if same and client.filter is None and client.writer is None and not client.discards:
                             own, k = chunk, n
                         else:
                             own, k, _ = self.frame(data, h, sec, usec, client.filter, client.writer, client.skipped,

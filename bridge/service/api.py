@@ -9,7 +9,7 @@
     GET    /analyzer/json            totals
     GET    /metrics                  the same figures in the Prometheus text format
     GET    /                         a status page for people: agents and rates, refreshed every second
-    GET    /capture.pcap             a live pcap stream; ?filter=BPF&agent=CIDR&format=pcapng
+    GET    /capture.pcap             a live pcap stream; ?filter=BPF&agent=CIDR&format=pcapng&discards=1
 
 Errors are JSON, ``{"error": "..."}``, with the right 4xx or 5xx code, and change nothing.
 
@@ -331,6 +331,9 @@ class Api:
         fmt = params.get("format", ["pcap"])[-1]
         if fmt not in ("pcap", "pcapng"):
             return "format is pcap or pcapng"
+        discards = params.get("discards", ["0"])[-1]
+        if discards not in ("0", "1", "true", "false", ""):
+            return "discards is 1 or 0"
         try:
             agents = AgentMatch([a for v in params.get("agent", []) for a in v.split(",") if a])
         except ValueError as exc:
@@ -339,7 +342,9 @@ class Api:
             flt = CaptureFilter(expression) if expression.strip() else None
         except FilterError as exc:
             return str(exc)
-        return StreamClient(flt, agents, fmt == "pcapng", req.client)
+        client = StreamClient(flt, agents, fmt == "pcapng", req.client)
+        client.discards = discards in ("1", "true", "")  # pcap: the packets agents dropped too (pcapng has them)
+        return client
 
     @staticmethod
     def _chunks(client: StreamClient, ex: Exchange) -> Iterator[bytes]:

@@ -115,3 +115,27 @@ def test_the_api_counts_drops_apart_by_agent_and_reason() -> None:
     assert 'sflow_bridge_agent_discards_total{agent="192.0.2.7",reason="acl",sub_agent="0"} 1.0' in metrics
     assert 'sflow_bridge_agent_samples_total{agent="192.0.2.7",kind="discard",sub_agent="0"} 14.0' in metrics
     assert json.dumps(agent)  # plain JSON
+
+
+def test_capture_streams_carry_drops_in_pcapng_and_in_pcap_when_asked() -> None:
+    with api_bridge() as b:
+        queries = {"pcap": "", "pcap with drops": "?discards=1", "pcapng": "?format=pcapng"}
+        streams = {name: urllib.request.urlopen(f"{b.base}/capture.pcap{q}", timeout=10) for name, q in queries.items()}
+        try:
+            got = {name: resp.read(24) for name, resp in streams.items()}  # the header came: the stream is there
+            deadline = time.monotonic() + 20
+            seq = 0
+            while time.monotonic() < deadline and not all(len(v) > 3000 for v in got.values()):
+                seq += 1
+                send(("127.0.0.1", b.udp), [drops_datagram(seq)])  # a DNS packet and 14 drops (TCP SYNs)
+                for name, resp in streams.items():
+                    got[name] += resp.read1(65536)
+        finally:
+            for resp in streams.values():
+                resp.close()
+        status, bad = b.call("GET", "/capture.pcap?discards=maybe")
+    assert status == 400 and bad == {"error": "discards is 1 or 0"}
+    syns = {name: [row[3] for row in tshark_fields(body)].count("1") for name, body in got.items()}
+    assert syns["pcap"] == 0 and syns["pcap with drops"] > 0 and syns["pcapng"] > 0, syns
+    pcapng = tshark_fields(got["pcapng"], "-Y", "tcp.flags.syn == 1")
+    assert all(row[0] == "192.0.2.7-0-5-drops" and row[1].startswith("drop=") for row in pcapng)
