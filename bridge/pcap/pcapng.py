@@ -136,21 +136,6 @@ class PcapngWriter:
         )
         return iface, _block(INTERFACE_DESCRIPTION_BLOCK, struct.pack("<HHI", linktype, 0, 262144) + opts)
 
-    def packet(
-        self,
-        agent: bytes,
-        sub_agent: int,
-        info: tuple[int, ...],
-        linktype: int,
-        body: bytes,
-        wire: int,
-        sec: int,
-        usec: int,
-    ) -> bytes:
-        out: list[bytes] = []
-        self.add_packet(out, agent, sub_agent, info, linktype, body, wire, sec, usec)
-        return b"".join(out)
-
     def add_packet(
         self,
         out: list[bytes],

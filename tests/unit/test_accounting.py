@@ -74,10 +74,11 @@ def test_pcapng_interfaces_stay_bounded() -> None:
     writer = PcapngWriter(max_interfaces=4)
     stream = writer.start()
     body = FRAMES[0]
+    out = [stream]
     for i in range(10):  # ten data sources of ten agents, then the first again
-        stream += writer.packet(bytes([10, 0, 0, i]), 0, flow(i, 1), 1, body, len(body), 0, 0)
-    stream += writer.packet(bytes([10, 0, 0, 0]), 0, flow(0, 2), 1, body, len(body), 0, 0)
-    found = blocks(stream)
+        writer.add_packet(out, bytes([10, 0, 0, i]), 0, flow(i, 1), 1, body, len(body), 0, 0)
+    writer.add_packet(out, bytes([10, 0, 0, 0]), 0, flow(0, 2), 1, body, len(body), 0, 0)
+    found = blocks(b"".join(out))
     interfaces = [b for kind, b in found if kind == 1]
     packets_ = [b for kind, b in found if kind == 6]
     assert len(interfaces) == 5  # four of their own and the shared one
