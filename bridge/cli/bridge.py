@@ -76,10 +76,11 @@ def open_udp(args: argparse.Namespace, err: BinaryIO) -> list[socket.socket]:
     from bridge.sources.udp import open_listeners
 
     said: list[str] = []
+    show = _warner(err)
 
     def warn(text: str) -> None:
         said.append(text.strip())
-        _warner(err)(text)
+        show(text)
 
     controlled = args.listen4 or args.listen6 or args.both or args.bind is not None
     listen4 = args.listen4 or args.both

@@ -98,8 +98,7 @@ def expanded_counters(records: list[bytes]) -> bytes:
 
 
 def discard(records: list[bytes], reason: int = 3) -> bytes:
-    body = struct.pack(">IIIIIIII", 13, 0, 5, 4, 5, 0, reason, len(records)) + b"".join(records)
-    return struct.pack(">II", 5, len(body)) + body
+    return enc.discard_sample(13, 5, reason, records, in_if=5, out_if=0, drops=4)
 
 
 def header_record() -> bytes:
