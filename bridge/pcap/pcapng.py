@@ -16,6 +16,7 @@ from typing import Final
 
 from bridge import __version__
 from bridge.sflow.datagram import drop_name
+from bridge.sflow.headers import SampleInfo
 from bridge.sflow.reader import agent_text
 
 _LE = "<"
@@ -58,21 +59,33 @@ MAX_INTERFACES: Final = 16_384  # data sources given an interface of their own; 
 _EPB_HEAD: Final = struct.Struct("<IIIIIII")  # block type, length, interface, timestamp high and low, lengths
 _OPTION_HEAD: Final = struct.Struct("<HH")
 _U32: Final = struct.Struct("<I")
-_FLAGS: Final = (b"", _option(EPB_FLAGS, struct.pack("<I", 1)), _option(EPB_FLAGS, struct.pack("<I", 2)))  # in, out
+_FLAGS: Final = [b"", _option(EPB_FLAGS, struct.pack("<I", 1)), _option(EPB_FLAGS, struct.pack("<I", 2))]  # in, out
 _END: Final = _option(OPT_ENDOFOPT, b"")
-_PAD: Final = (b"", b"\0\0\0", b"\0\0", b"\0")  # to a 4-byte boundary, by length % 4
+_PAD: Final = [b"", b"\0\0\0", b"\0\0", b"\0"]  # to a 4-byte boundary, by length % 4 (a list: compiled, a
+# tuple indexed by a variable is boxed again each time)
+_TRAILERS: Final = [_U32.pack(total) for total in range(0, 4096, 4)]  # a block's closing length, by length // 4
+
+
+class _Options:
+    """A packet's options (comment, direction) and what they were made from besides its ports."""
+
+    __slots__ = ("rate", "drops", "data")
+
+    def __init__(self, rate: int, drops: int, data: bytes) -> None:
+        self.rate = rate  # the sampling rate, or the drop reason
+        self.drops = drops
+        self.data = data
 
 
 class _Interface:
-    """An interface written, and what its packets share: comment prefix, and options by ports, rate and drops."""
+    """An interface written, and what its packets share: comment prefix, and options by ports."""
 
     __slots__ = ("ifid", "prefix", "options", "shared")
 
     def __init__(self, ifid: int, prefix: bytes, shared: bool) -> None:
         self.ifid = ifid
         self.prefix = prefix  # b"agent=... sub_agent=... "
-        # packet options (comment, direction) by (in, out) port as sent: (rate or drop reason, drops, options)
-        self.options: dict[int, tuple[int, int, bytes]] = {}
+        self.options: dict[int, _Options] = {}  # by (in, out) port as sent
         self.shared = shared  # other-data-sources: each packet names its own agent
 
 
@@ -95,12 +108,17 @@ class PcapngWriter:
     def __init__(self, max_interfaces: int = MAX_INTERFACES) -> None:
         self.max_interfaces = max_interfaces
         self.count = 0  # interfaces written
-        # (agent, sub-agent) -> {(class << 32 | index) << 17 | link type << 1 | drops?: interface}
+        # (agent, sub-agent) -> {(link type << 1 | drops?) << 32 | class << 24 | index: interface}: the data
+        # source in the low bits, where a dict's hash table looks first
         self._agents: dict[tuple[bytes, int], dict[int, _Interface]] = {}
         self._shared: dict[int, _Interface] = {}  # by link type << 1 | drops?
         self._agent = b"-"  # the agent of the last packet, and its table: the same for a datagram's packets
         self._sub = -2
         self._table: dict[int, _Interface] = {}
+        self._sec = -1  # the timestamp of the last packet, split as pcapng wants it: the same for a datagram's packets
+        self._usec = -1
+        self._ts_high = 0
+        self._ts_low = 0
 
     def start(self) -> bytes:
         return section_header()
@@ -141,7 +159,7 @@ class PcapngWriter:
         out: list[bytes],
         agent: bytes,
         sub_agent: int,
-        info: tuple[int, ...],
+        info: SampleInfo,  # a fixed-size tuple: compiled, it is passed unboxed, not rebuilt per packet
         linktype: int,
         body: bytes,
         wire: int,
@@ -156,7 +174,7 @@ class PcapngWriter:
         dsc = info[1]
         dsi = info[2]
         dropped = info[0] == 5
-        key = (dsc << 32 | dsi) << 17 | linktype << 1 | dropped
+        key = (linktype << 1 | dropped) << 32 | dsc << 24 | dsi
         iface = self._table.get(key)
         if iface is None:
             iface, idb = self._interface(agent, sub_agent, dsc, dsi, linktype, dropped, key)
@@ -170,24 +188,29 @@ class PcapngWriter:
         # options by ports as small ints (ports are 30 bits): only plain ifIndexes, the common case, are remembered
         ports = inp << 30 | outp if inf == 0 and outf == 0 and not iface.shared else -1
         known = iface.options.get(ports) if ports >= 0 else None
-        if known is not None and known[0] == rate and known[1] == drops:
-            opts = known[2]
+        if known is not None and known.rate == rate and known.drops == drops:
+            opts = known.data
         else:
             opts = self._options(iface, agent, sub_agent, dsc, dsi, dropped, info[11], inf, inp, outf, outp, info[5],
                                  drops)  # fmt: skip
             if ports >= 0:
                 if len(iface.options) >= _OPTIONS_PER_INTERFACE:
                     iface.options.clear()
-                iface.options[ports] = (rate, drops, opts)
+                iface.options[ports] = _Options(rate, drops, opts)
         n = len(body)
         total = 32 + n + (-n & 3) + len(opts)
-        ts = sec * 1_000_000 + usec
-        out.append(_EPB_HEAD.pack(ENHANCED_PACKET_BLOCK, total, iface.ifid, ts >> 32, ts & 0xFFFFFFFF, n, wire))
+        if sec != self._sec or usec != self._usec:
+            self._sec = sec
+            self._usec = usec
+            ts = sec * 1_000_000 + usec
+            self._ts_high = ts >> 32
+            self._ts_low = ts & 0xFFFFFFFF
+        out.append(_EPB_HEAD.pack(ENHANCED_PACKET_BLOCK, total, iface.ifid, self._ts_high, self._ts_low, n, wire))
         out.append(body)
         if n & 3:
             out.append(_PAD[n & 3])
         out.append(opts)
-        out.append(_U32.pack(total))
+        out.append(_TRAILERS[total >> 2] if total < 4096 else _U32.pack(total))
 
     @staticmethod
     def _options(iface: _Interface, agent: bytes, sub_agent: int, dsc: int, dsi: int, dropped: bool, reason: int,
