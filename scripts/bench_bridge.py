@@ -81,6 +81,9 @@ VARIANTS = {
     "pcapng": ["--pcapng"],
     "pcap -f 'tcp port 443'": ["-f", "tcp port 443"],
     "pcapng -f 'tcp port 443'": ["--pcapng", "-f", "tcp port 443"],
+    # the API on (a free port): the same conversion with and without the top-talkers sketch on the receive path
+    "pcap, API, talkers off": ["--api", "127.0.0.1:0", "--top-talkers", "0"],
+    "pcap, API, talkers on": ["--api", "127.0.0.1:0"],
 }
 
 
@@ -121,6 +124,9 @@ def conversion(n: int, repeat: int, sflowtool: str | None) -> None:
         if f"pcap ({kind})" in by_name:
             ratio = by_name[f"pcap ({kind})"] / by_name[f"pcapng ({kind})"]
             print(f"  pcapng / pcap rate ({kind}): {ratio * 100:.0f} %")
+        if f"pcap, API, talkers on ({kind})" in by_name:
+            cost = by_name[f"pcap, API, talkers on ({kind})"] / by_name[f"pcap, API, talkers off ({kind})"] - 1
+            print(f"  top talkers' cost ({kind}): {cost * 100:.1f} % more time")
 
 
 def start_bridge(port: int, stdout: int | None = subprocess.DEVNULL, api: str = "none") -> subprocess.Popen[bytes]:

@@ -39,6 +39,7 @@ MODULES = [
     "bridge/pcap/pcapng.py",
     "bridge/pipeline/accounting.py",
     "bridge/pipeline/pcap_bridge.py",
+    "bridge/pipeline/talkers.py",
     "bridge/transport/forwarding.py",
     "bridge/pipeline/printer.py",
     "bridge/output/netflow.py",

@@ -31,6 +31,7 @@ from bridge.pcap.reader import PcapError, PcapReader
 from bridge.pcap.writer import DLT_EN10MB, file_header
 from bridge.pipeline.accounting import Accounting
 from bridge.pipeline.pcap_bridge import RCVBUF, Bridge, Output, drain
+from bridge.pipeline.talkers import Talkers
 from bridge.transport.capture_stream import StreamHub
 from bridge.transport.forwarding import Forwarder, SessionError, StateError, parse_session
 
@@ -218,6 +219,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--api-host", action="append", default=[], metavar="NAME",
                    help="a host name the API answers to besides its addresses and localhost; repeatable")  # fmt: skip
     p.add_argument("--max-streams", type=int, default=8, help="most /capture.pcap clients at once (default 8)")
+    p.add_argument(
+        "--top-talkers",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="flows the API's top talkers (/flows/json) track per 10 seconds (default 1000; 0: off)",
+    )
     p.add_argument("--forward", action="append", default=[], metavar="HOST[/PORT]",
                    help="forward every datagram, unchanged, to HOST port PORT (default 6343); repeatable")  # fmt: skip
     p.add_argument("--forward-broadcast", action="store_true",
@@ -244,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"port {args.port} out of range")
     if not 0 <= args.max_sessions <= 255:
         p.error(f"--max-sessions {args.max_sessions}: from 0 to 255")
+    if not 0 <= args.top_talkers <= 100_000:
+        p.error(f"--top-talkers {args.top_talkers}: from 0 (off) to 100000")
     err = sys.stderr.buffer
     if args.api_token is None:
         args.api_token = os.environ.get(TOKEN_ENV)
@@ -286,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     out.flush()
     bridge = Bridge(out, flt, writer, forwarder, api.hub if api is not None else None, args.discards)
     if api is not None:
-        api.acct = bridge.acct
+        if args.top_talkers > 0:
+            bridge.talkers = Talkers(args.top_talkers)
+        api.attach(bridge.acct, bridge.talkers, lambda: _socket_drops(bridge, socks))
     try:
         if args.read is not None:
             return run_file(args, bridge, err, sys.stdin.buffer)
@@ -324,6 +336,18 @@ def _start_api(args: argparse.Namespace, forwarder: Forwarder, err: BinaryIO, p:
         return None
     err.write(f"sflow-bridge: HTTP API on http://{where}/ ({api.mode()})\n".encode())
     return api
+
+
+def _socket_drops(bridge: Bridge, socks: list[socket.socket]) -> None:
+    """The kernel's drop count, read for the API's history while the bridge runs."""
+    from bridge.sources.udp import kernel_drops
+
+    try:
+        known = [d for d in (kernel_drops(s) for s in socks if s.fileno() >= 0) if d is not None]
+    except OSError:  # closed meanwhile: the bridge is stopping, and counts them at the end
+        return
+    if known:
+        bridge.acct.socket_drops = sum(known)
 
 
 def _is_pipe(fd: int) -> bool:

@@ -34,8 +34,9 @@ class AgentStats:
         self.seq: int | None = None  # last datagram sequence number
         self.lost = 0  # datagrams missing from the sequence
         self.restarts = 0  # steps back in the sequence: agent restarts or reordering
-        # per (kind, ds_class, ds_index): [last sample sequence number, samples lost]
-        # keyed by data source as one int, (class << 32 | index) << 3 | sample kind: cheaper to hash than a tuple
+        # per (kind, ds_class, ds_index): [last sample sequence number, samples lost, samples, sampling rate,
+        # sample pool], keyed by data source as one int, (class << 32 | index) << 3 | sample kind: cheaper to
+        # hash than a tuple
         self.sources: dict[int, list[int]] = {}
         self.drops: dict[int, int] = {}  # latest drop counter per flow data source (class << 32 | index)
         # discard samples by drop reason code: at most MAX_REASONS codes (senders make them up), the rest under -1
@@ -63,6 +64,9 @@ class Accounting:
         self.untracked_datagrams = 0  # from agents beyond max_agents
         self.untracked_samples = 0  # from data sources beyond max_sources: their sample loss is not measured
         self.datagrams = 0
+        self.samples = 0  # samples of every kind, from every agent
+        self.datagrams_lost = 0  # gaps in the agents' datagram sequences, all agents tracked
+        self.samples_lost = 0  # gaps in the data sources' sample sequences, all sources tracked
         self.malformed = 0
         self.written = 0  # sampled packets written
         self.drops_written = 0  # packets agents dropped (discard samples) written
@@ -84,6 +88,7 @@ class Accounting:
 
     def datagram(self, agent: bytes, sub_agent: int, sequence: int, samples: list[SampleInfo], now: float) -> None:
         self.datagrams += 1
+        self.samples += len(samples)
         st = self.agent(agent, sub_agent, now)
         if st is None:
             return
@@ -95,6 +100,7 @@ class Accounting:
             if gap:
                 if gap < 0x80000000:
                     st.lost += gap
+                    self.datagrams_lost += gap
                 else:
                     st.restarts += 1
         sources = st.sources
@@ -111,12 +117,16 @@ class Accounting:
                         self.untracked_samples += 1
                         continue
                     self.tracked_sources += 1
-                    sources[key] = [info[3], 0]
+                    sources[key] = [info[3], 0, 1, info[5], info[6]]
                 else:
                     gap = (info[3] - src[0] - 1) & 0xFFFFFFFF
                     src[0] = info[3]
+                    src[2] += 1
+                    src[3] = info[5]
+                    src[4] = info[6]
                     if gap and gap < 0x80000000:
                         src[1] += gap
+                        self.samples_lost += gap
                 if kind == 1:
                     st.drops[ds] = info[4]
                 elif kind == 5:

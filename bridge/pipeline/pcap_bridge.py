@@ -18,6 +18,7 @@ from bridge.pcap.pcapng import PcapngWriter
 from bridge.pcap.reader import Notice, PcapReader
 from bridge.pcap.writer import DLT_EN10MB, OWN_LINKTYPE, RECORD_HEADER, SYNTH_ETHERNET
 from bridge.pipeline.accounting import Accounting
+from bridge.pipeline.talkers import Talkers
 from bridge.sflow import DecodeError, decode
 from bridge.sflow.headers import DISCARD, Headers, walk
 from bridge.sources.udp import source_text
@@ -90,6 +91,7 @@ class Bridge:
         self.pcapng = pcapng
         self.forwarder = forwarder
         self.hub = hub
+        self.talkers: Talkers | None = None  # top talkers for the API, when it runs
 
     def datagram(self, data: bytes, source: str, sec: int, usec: int, now: float = 0.0) -> None:
         """Writes the datagram's sampled headers as pcap records, all under the Ethernet link type.
@@ -113,6 +115,9 @@ class Bridge:
         acct.datagram(h.agent, h.sub_agent, h.sequence, h.samples, now)
         acct.no_header += h.no_header
         if h.packets:
+            talkers = self.talkers
+            if talkers is not None:
+                talkers.add(data, h, now)
             chunk, n, d = self.frame(data, h, sec, usec, self.filter, self.pcapng, acct.skipped, self.discards)
             if n:
                 acct.written += n - d

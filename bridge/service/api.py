@@ -8,7 +8,11 @@
     GET    /agents/json              per agent: datagrams, samples, losses, drops, malformed
     GET    /analyzer/json            totals
     GET    /metrics                  the same figures in the Prometheus text format
-    GET    /                         a status page for people: agents and rates, refreshed every second
+    GET    /history/json             the totals' rates, second by second, for the last 15 minutes
+    GET    /agents/page/json         one page of agents: ?sort=FIELD&order=asc|desc&filter=TEXT&offset=N&limit=N
+    GET    /agents/detail/json       one agent's data sources: ?agent=ADDRESS&subAgent=N
+    GET    /flows/json               top talkers of the last minute, estimated: ?by=src,dst,proto&top=20
+    GET    /                         a status page for people: charts, agents, top talkers
     GET    /capture.pcap             a live pcap stream; ?filter=BPF&agent=CIDR&format=pcapng&discards=1
 
 Errors are JSON, ``{"error": "..."}``, with the right 4xx or 5xx code, and change nothing.
@@ -44,6 +48,10 @@ from bridge import __version__
 from bridge.pcap.bpf import MAX_FILTER_LENGTH, CaptureFilter, FilterError
 from bridge.pcap.writer import DLT_EN10MB, file_header
 from bridge.pipeline.accounting import KIND_NAMES, Accounting, reason_name
+from bridge.pipeline.talkers import Talkers
+from bridge.service import agents_page
+from bridge.service.flows import MAX_TOP, QueryError, parse_by, report
+from bridge.service.history import History
 from bridge.service.http_server import ClientGone, Exchange, HttpServer, Request, is_loopback, json_error
 from bridge.sflow.reader import agent_text
 from bridge.transport.capture_stream import MAX_AGENT_PREFIXES, AgentMatch, StreamClient, StreamHub
@@ -51,7 +59,19 @@ from bridge.transport.forwarding import NAME, Forwarder, SessionError, StateErro
 
 _SESSION_PATH = re.compile(r"^/forwarding/([^/]+)/json$")
 _STATUS_PAGE = (Path(__file__).with_name("status_page.html")).read_text(encoding="utf-8").encode()
-_READ_PATHS = ("/", "/forwarding/json", "/agents/json", "/analyzer/json", "/metrics", "/version", "/capture.pcap")
+_READ_PATHS = (
+    "/",
+    "/forwarding/json",
+    "/agents/json",
+    "/analyzer/json",
+    "/metrics",
+    "/version",
+    "/capture.pcap",
+    "/history/json",
+    "/agents/page/json",
+    "/agents/detail/json",
+    "/flows/json",
+)
 STREAM_BATCH_SECONDS = 0.01  # a capture stream writes at most 100 times a second; the first packet goes at once
 
 
@@ -87,6 +107,8 @@ class Api:
         self.protected = False  # set by serve(): beyond loopback without a token
         self.started = time.time()
         self.server: HttpServer | None = None
+        self.talkers: Talkers | None = None
+        self.history = History(acct)
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(_Collector(self))  # type: ignore[arg-type]
 
@@ -97,6 +119,13 @@ class Api:
         server.start()
         self.server = server
         return server
+
+    def attach(self, acct: Accounting, talkers: Talkers | None, socket_drops: Any = None) -> None:
+        """The bridge's counters and top talkers; the history starts reading them each second."""
+        self.acct = acct
+        self.talkers = talkers
+        self.history = History(acct, socket_drops)
+        self.history.start()
 
     def mode(self) -> str:
         """One line for the start-up message: who may change this API and stream from it."""
@@ -112,6 +141,7 @@ class Api:
         return "loopback only"
 
     def close(self) -> None:
+        self.history.stop()
         self.hub.close_all()  # the streaming handlers write what is queued, end their responses and return
         deadline = time.monotonic() + 1.0
         while self.hub.clients and time.monotonic() < deadline:
@@ -249,6 +279,14 @@ class Api:
             self._json(ex, 200, self.agents())
         elif path == "/analyzer/json":
             self._json(ex, 200, self.analyzer())
+        elif path == "/history/json":
+            self._json(ex, 200, self.history.document())
+        elif path == "/agents/page/json":
+            self._query(ex, req, lambda q: agents_page.page(self.acct, self.history, q))
+        elif path == "/agents/detail/json":
+            self._query(ex, req, lambda q: agents_page.detail(self.acct, self.history, q))
+        elif path == "/flows/json":
+            self._query(ex, req, self._flows)
         elif path == "/metrics":
             ex.reply(200, self.metrics(), "text/plain; version=0.0.4; charset=utf-8")
         elif m := _SESSION_PATH.match(path):
@@ -259,6 +297,23 @@ class Api:
                 self._json(ex, 200, {**fwd.describe(s), "errors": s.errors, "dropped": s.dropped})
         else:
             json_error(ex, 404, f"no such resource: {path}")
+
+    def _query(self, ex: Exchange, req: Request, answer: Any) -> None:
+        try:
+            params = urllib.parse.parse_qs(req.query, keep_blank_values=True, max_num_fields=16)
+            query = {k: v[-1] for k, v in params.items()}
+            self._json(ex, 200, answer(query))
+        except (ValueError, QueryError) as exc:  # parse_qs's too many fields, or a bad value
+            json_error(ex, 400, str(exc))
+        except LookupError as exc:
+            json_error(ex, 404, str(exc.args[0]))
+
+    def _flows(self, query: dict[str, str]) -> dict[str, Any]:
+        if self.talkers is None:
+            raise LookupError("top talkers are off (--top-talkers 0)")
+        by = parse_by(query.get("by", ""))
+        top = agents_page.number(query, "top", 20, 1, MAX_TOP)
+        return report(self.talkers, by, top)
 
     def _put(self, req: Request, ex: Exchange) -> None:
         m = _SESSION_PATH.match(req.path)
