@@ -34,18 +34,26 @@ def test_status_page_shows_agents_and_losses(tmp_path: Path) -> None:
             ("127.0.0.1", b.udp),
             [datagram(1, FRAMES[:2], agent="192.0.2.9"), datagram(3, FRAMES[:2], agent="192.0.2.9")],
         )
-        time.sleep(0.5)
+        send(("127.0.0.1", b.udp), [datagram(1, FRAMES[:1], agent="192.0.2.10")])
+        deadline = time.monotonic() + 10
+        while b.call("GET", "/analyzer/json")[1]["datagramsReceived"] < 5:  # type: ignore[index]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)  # polling the bridge's own count
         dom = browser(b.base + "/", tmp_path, "--dump-dom")
         shot = tmp_path / "status.png"
-        browser(b.base + "/", tmp_path, f"--screenshot={shot}", "--window-size=1000,400")
+        browser(b.base + "/", tmp_path, f"--screenshot={shot}", "--window-size=1000,1000")
     html = dom.stdout.decode()
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<td>192.0.2.7</td><td>2</td>" in html
     assert '<tr class="lossy"><td>192.0.2.9</td><td>2</td>' in html  # one datagram of 192.0.2.9 was lost
-    assert "<b>4</b> datagrams" in html
+    assert "<b>5</b> datagrams" in html
+    # agents in address order, not text order (192.0.2.10 last)
+    assert html.index("<td>192.0.2.7</td>") < html.index("<td>192.0.2.9</td>") < html.index("<td>192.0.2.10</td>")
+    assert "<td>10.1.1.1</td><td>10.3.3.3</td><td>tcp</td>" in html  # a top talker, estimated
+    assert html.count('class="chart"') == 7
     width, height, colours = pixels(shot.read_bytes())
-    assert (width, height) == (1000, 400)
-    assert colours[(0x2A, 0x5D, 0x9F)] > 2000  # the table header was drawn
+    assert (width, height) == (1000, 1000)
+    assert colours[(0x2A, 0x5D, 0x9F)] > 4000  # the table headers and the chart lines were drawn
     assert colours[(0xFD, 0xE8, 0xE8)] > 2000  # and the row of the agent that lost a datagram
 
 
