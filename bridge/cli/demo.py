@@ -28,9 +28,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--to", default="127.0.0.1:6343", help="HOST:PORT to send to (default 127.0.0.1:6343)")
     p.add_argument("--count", type=int, default=60, help="datagrams to send, then stop (default 60)")
     p.add_argument("--rate", type=float, default=2.0, help="datagrams per second (default 2)")
-    p.add_argument("--agents", type=int, default=5, help="number of agents (default 5)")
+    p.add_argument("--agents", type=int, default=5, help="agents (default 5); each sends once, in turn, first")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
+    if not 1 <= args.agents <= 100_000:
+        p.error(f"--agents {args.agents}: from 1 to 100000")
     try:
         host, port = parse_target(args.to)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -209,7 +209,9 @@ class Api:
             json_error(ex, 403, f"Host {req.header('host')!r} is not a name of this API: use its address, localhost, "
                                 "or start it with --api-host NAME")  # fmt: skip
             return False
-        if self.protect_reads and self.token is not None and not self._token_ok(req, ex):
+        # the page itself holds no figures (it asks for them, with the token): served to all, so it can ask for it
+        page = method == "GET" and path == "/"
+        if self.protect_reads and self.token is not None and not page and not self._token_ok(req, ex):
             return False
         changes = method != "GET"
         if changes and _SESSION_PATH.match(path) is None:

@@ -61,9 +61,19 @@ class Flow:
             self.talk = ArpConversation(client, server, self.vlan, rnd)
 
 
+def agent_address(index: int) -> str:
+    """The documentation ranges first (192.0.2.1 ..., then 198.51.100.1 ...), then 10.0.0.0/8 for large populations."""
+    if index < 254:
+        return f"192.0.2.{index + 1}"
+    if index < 508:
+        return f"198.51.100.{index - 253}"
+    n = index - 508 + 1
+    return f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+
+
 class Agent:
     def __init__(self, rnd: random.Random, index: int) -> None:
-        self.address = f"192.0.2.{index + 1}" if index < 254 else f"198.51.100.{index - 253}"
+        self.address = agent_address(index)
         self.seq = 0
         self.uptime = rnd.randrange(1_000_000, 90_000_000)
         self.rate = rnd.choice((256, 512, 1024, 2048))
@@ -82,10 +92,15 @@ class Population:
         self.rnd = random.Random(seed)
         self.flows = [Flow(self.rnd, i) for i in range(flows)]
         self.agents = [Agent(self.rnd, i) for i in range(agents)]
+        self.first = 0  # agents that have sent: each sends once, in order, before the rest is at random
 
     def datagram(self) -> bytes:
         rnd = self.rnd
-        a = rnd.choice(self.agents)
+        if self.first < len(self.agents):  # every agent appears within the first datagrams, however many there are
+            a = self.agents[self.first]
+            self.first += 1
+        else:
+            a = rnd.choice(self.agents)
         a.seq += 1
         a.uptime += rnd.randrange(10, 1000)
         samples = []

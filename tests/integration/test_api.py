@@ -84,7 +84,7 @@ def bridge(*extra: str) -> Iterator[Bridge]:
         yield Bridge(proc, udp, api)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # read its stderr: a summary of thousands of agents outgrows the pipe
 
 
 @contextmanager
