@@ -129,7 +129,8 @@ def conversion(n: int, repeat: int, sflowtool: str | None) -> None:
             print(f"  top talkers' cost ({kind}): {cost * 100:.1f} % more time")
 
 
-def start_bridge(port: int, stdout: int | None = subprocess.DEVNULL, api: str = "none") -> subprocess.Popen[bytes]:
+def start_bridge(port: int, stdout: int | None = subprocess.DEVNULL, api: str = "none",
+                 extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:  # fmt: skip
     p = subprocess.Popen(
         [
             *BRIDGE,
@@ -140,6 +141,7 @@ def start_bridge(port: int, stdout: int | None = subprocess.DEVNULL, api: str = 
             api,
             "-w",
             "-" if stdout is not subprocess.DEVNULL else os.devnull,
+            *extra,
         ],
         stdout=stdout,
         stderr=subprocess.PIPE,
@@ -257,6 +259,32 @@ def live(rates: list[int], seconds: float) -> None:
     print(f"  highest loss-free rate: {best:,d} datagrams/s")
 
 
+def talkers_live(rate: int, seconds: float, rounds: int) -> None:
+    """The bridge's CPU per datagram at a fixed live rate, API on, the top-talkers sketch off and on, in rounds."""
+    pop = Population(agents=50, flows=20_000, seed=11)
+    datagrams = [pop.datagram() for _ in range(20_000)]
+    print(f"\nlive UDP at {rate:,d} datagrams/s for {seconds:g} s, API on, top talkers off and on, {rounds} rounds:")
+    cost: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(rounds):
+        for mode, extra in (("off", ("--top-talkers", "0")), ("on", ())):
+            port = free_port()
+            p = start_bridge(port, api="127.0.0.1:0", extra=extra)
+            before = cpu_seconds(p.pid)
+            sent = send_at(rate, seconds, port, datagrams)
+            time.sleep(0.5)  # what is in the socket buffer is read before the CPU is counted
+            used = cpu_seconds(p.pid) - before
+            summary = stop_bridge(p)
+            m = re.search(r"sflow-bridge: (\d+) datagrams", summary)
+            got = int(m.group(1)) if m else 0
+            cost[mode].append(used / max(got, 1) * 1e6)
+            print(f"  talkers {mode:3}: sent {sent:8,d}, bridge counted {got:8,d} "
+                  f"({(sent - got) / max(sent, 1) * 100:.3f} % lost), {used:.2f} CPU s, "
+                  f"{used / max(got, 1) * 1e6:.2f} us a datagram")  # fmt: skip
+    off, on = min(cost["off"]), min(cost["on"])
+    print(f"  best of each: {off:.2f} vs {on:.2f} us a datagram: the sketch costs {(on / off - 1) * 100:.1f} % of the "
+          "bridge's CPU at this rate")  # fmt: skip
+
+
 def under_api_load(rate: int, seconds: float) -> float:
     """The same measure with two forwarding sessions and a client polling /agents/json ten times a second."""
     import json
@@ -354,7 +382,16 @@ def main() -> int:
     p.add_argument("--only-api", action="store_true", help="only the runs under API load")
     p.add_argument("--only-conversion", action="store_true", help="only the file conversions")
     p.add_argument("--sflowtool", metavar="BINARY", help="sflowtool (the C program) to convert the same file with -t")
+    p.add_argument(
+        "--only-talkers",
+        action="store_true",
+        help="only the top talkers' live cost: CPU per datagram at --talkers-rate, sketch off and on",
+    )
+    p.add_argument("--talkers-rate", type=int, default=40_000)
     args = p.parse_args()
+    if args.only_talkers:
+        talkers_live(args.talkers_rate, args.seconds, args.repeat)
+        return 0
     if not args.only_api:
         conversion(args.datagrams, args.repeat, args.sflowtool)
         if args.only_conversion:

@@ -31,7 +31,7 @@ from bridge.pcap.reader import PcapError, PcapReader
 from bridge.pcap.writer import DLT_EN10MB, file_header
 from bridge.pipeline.accounting import Accounting
 from bridge.pipeline.pcap_bridge import RCVBUF, Bridge, Output, drain
-from bridge.pipeline.talkers import Talkers
+from bridge.pipeline.talkers import BUDGET, Talkers
 from bridge.transport.capture_stream import StreamHub
 from bridge.transport.forwarding import Forwarder, SessionError, StateError, parse_session
 
@@ -219,13 +219,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--api-host", action="append", default=[], metavar="NAME",
                    help="a host name the API answers to besides its addresses and localhost; repeatable")  # fmt: skip
     p.add_argument("--max-streams", type=int, default=8, help="most /capture.pcap clients at once (default 8)")
-    p.add_argument(
-        "--top-talkers",
-        type=int,
-        default=1000,
-        metavar="N",
-        help="flows the API's top talkers (/flows/json) track per 10 seconds (default 1000; 0: off)",
-    )
+    p.add_argument("--top-talkers", type=int, default=1000, metavar="N",
+                   help="flows the top talkers (/flows/json) keep per 10 seconds (default 1000; 0: off)")  # fmt: skip
+    p.add_argument("--top-talkers-budget", type=int, default=BUDGET, metavar="N",
+                   help=f"flow samples a second the top talkers read one by one; beyond, one datagram in k, "
+                        f"weighed k times (default {BUDGET})")  # fmt: skip
     p.add_argument("--forward", action="append", default=[], metavar="HOST[/PORT]",
                    help="forward every datagram, unchanged, to HOST port PORT (default 6343); repeatable")  # fmt: skip
     p.add_argument("--forward-broadcast", action="store_true",
@@ -254,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--max-sessions {args.max_sessions}: from 0 to 255")
     if not 0 <= args.top_talkers <= 100_000:
         p.error(f"--top-talkers {args.top_talkers}: from 0 (off) to 100000")
+    if not 8 <= args.top_talkers_budget <= 10_000_000:
+        p.error(f"--top-talkers-budget {args.top_talkers_budget}: from 8 to 10000000")
     err = sys.stderr.buffer
     if args.api_token is None:
         args.api_token = os.environ.get(TOKEN_ENV)
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     bridge = Bridge(out, flt, writer, forwarder, api.hub if api is not None else None, args.discards)
     if api is not None:
         if args.top_talkers > 0:
-            bridge.talkers = Talkers(args.top_talkers)
+            bridge.talkers = Talkers(args.top_talkers, args.top_talkers_budget)
         api.attach(bridge.acct, bridge.talkers, lambda: _socket_drops(bridge, socks))
     try:
         if args.read is not None:

@@ -26,7 +26,7 @@ from bridge.sflow.headers import FLOW, Headers
 BUCKET_SECONDS: Final = 10
 BUCKETS: Final = 6  # the last minute
 CAPACITY: Final = 1000
-BUDGET: Final = 20_000  # samples a second read one by one
+BUDGET: Final = 5_000  # samples a second read one by one (--top-talkers-budget)
 SLICES: Final = 8  # the budget is kept per eighth of a second
 
 _PREFIX4: Final = [bytes((4, p)) for p in range(256)]  # key prefix: IP version, protocol
