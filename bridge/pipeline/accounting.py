@@ -35,8 +35,8 @@ class AgentStats:
         self.lost = 0  # datagrams missing from the sequence
         self.restarts = 0  # steps back in the sequence: agent restarts or reordering
         # per (kind, ds_class, ds_index): [last sample sequence number, samples lost, samples, sampling rate,
-        # sample pool], keyed by data source as one int, (class << 32 | index) << 3 | sample kind: cheaper to
-        # hash than a tuple
+        # sample pool, samples of packets coming in at the data source, going out of it], keyed by data
+        # source as one int, (class << 32 | index) << 3 | sample kind: cheaper to hash than a tuple
         self.sources: dict[int, list[int]] = {}
         self.drops: dict[int, int] = {}  # latest drop counter per flow data source (class << 32 | index)
         # discard samples by drop reason code: at most MAX_REASONS codes (senders make them up), the rest under -1
@@ -117,7 +117,7 @@ class Accounting:
                         self.untracked_samples += 1
                         continue
                     self.tracked_sources += 1
-                    sources[key] = [info[3], 0, 1, info[5], info[6]]
+                    src = sources[key] = [info[3], 0, 1, info[5], info[6], 0, 0]
                 else:
                     gap = (info[3] - src[0] - 1) & 0xFFFFFFFF
                     src[0] = info[3]
@@ -129,6 +129,10 @@ class Accounting:
                         self.samples_lost += gap
                 if kind == 1:
                     st.drops[ds] = info[4]
+                    if info[7] == 0 and info[8] == info[2]:
+                        src[5] += 1
+                    elif info[9] == 0 and info[10] == info[2]:
+                        src[6] += 1
                 elif kind == 5:
                     reason = info[11]
                     discards = st.discards

@@ -126,8 +126,14 @@ def page(acct: Accounting, history: History, query: dict[str, str]) -> dict[str,
     }
 
 
+def _direction(inbound: int, outbound: int) -> str:
+    if inbound and outbound:
+        return "both"
+    return "in" if inbound else "out" if outbound else "unknown"
+
+
 def detail(acct: Accounting, history: History, query: dict[str, str]) -> dict[str, Any]:
-    """One agent and its data sources: rate, pool, samples and losses per source, drops by reason."""
+    """One agent and its data sources: direction, rate, pool, samples and losses per source, drops by reason."""
     name = query.get("agent") or ""
     sub = number(query, "subAgent", 0, -1, 0xFFFFFFFF)
     found = None
@@ -139,7 +145,7 @@ def detail(acct: Accounting, history: History, query: dict[str, str]) -> dict[st
         raise LookupError(f"no agent {name!r} sub-agent {sub}")
     key, st = found
     sources = []
-    for ds_key, (_seq, lost, count, rate, pool) in sorted(list(st.sources.items())):
+    for ds_key, (_seq, lost, count, rate, pool, inbound, outbound) in sorted(list(st.sources.items())):
         kind, ds = ds_key & 7, ds_key >> 3
         cls, index = ds >> 32, ds & 0xFFFFFFFF
         sources.append({
@@ -150,6 +156,10 @@ def detail(acct: Accounting, history: History, query: dict[str, str]) -> dict[st
             "samplingRate": rate if kind == 1 else None,
             "samplePool": pool if kind == 1 else None,
             "drops": st.drops.get(ds) if kind == 1 else None,
+            # the sampled packets' direction at this port: input, output, both, or neither known
+            "direction": _direction(inbound, outbound) if kind == 1 else None,
+            "samplesIn": inbound if kind == 1 else None,
+            "samplesOut": outbound if kind == 1 else None,
         })  # fmt: skip
     return {
         **row(key, st, history),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -52,8 +55,10 @@ def test_agents_page_sorts_numerically_filters_and_pages() -> None:
         detail = _get(b, "/agents/detail/json?agent=192.0.2.100")
         (source,) = detail["dataSources"]
         # three datagrams (sequence 1, 2, 4) of three samples: the third datagram's samples run on from 10
+        # tests/agent.py samples on ifIndex 5, packets from port 5 to 7: coming in
         assert source == {"kind": "flow", "dataSource": "5", "samples": 9, "samplesLost": 3, "samplingRate": 1000,
-                          "samplePool": 12000, "drops": 0}  # fmt: skip
+                          "samplePool": 12000, "drops": 0, "direction": "in", "samplesIn": 9,
+                          "samplesOut": 0}  # fmt: skip
 
 
 def test_bad_queries_get_one_line_answers() -> None:
@@ -104,3 +109,12 @@ def test_history_fills_second_by_second() -> None:
         assert sum(doc["series"]["datagrams"]) > 0 and sum(doc["series"]["datagramsLost"]) > 0
         assert set(doc["series"]) == {"datagrams", "samples", "packetsWritten", "datagramsLost", "samplesLost",
                                       "socketDrops", "malformed"}  # fmt: skip
+
+
+def test_bad_talker_flags_stop_the_bridge_with_one_line() -> None:
+    for flags, words in [(["--top-talkers=-1"], "--top-talkers -1: from 0 (off) to 100000"),
+                         (["--top-talkers-budget", "0"], "--top-talkers-budget 0: from 8 to 10000000")]:  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "bridge.cli.bridge", "-w", os.devnull, *flags],
+                              capture_output=True, timeout=30)  # fmt: skip
+        last = done.stderr.decode().strip().splitlines()[-1]
+        assert done.returncode == 2 and words in last, done.stderr
