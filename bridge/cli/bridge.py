@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import select
 import signal
 import socket
@@ -32,6 +33,7 @@ from bridge.pcap.writer import DLT_EN10MB, file_header
 from bridge.pipeline.accounting import Accounting
 from bridge.pipeline.pcap_bridge import RCVBUF, Bridge, Output, drain
 from bridge.pipeline.talkers import BUDGET, Talkers
+from bridge.transport.bus import Publisher, parse_duration, parse_size
 from bridge.transport.capture_stream import StreamHub
 from bridge.transport.forwarding import Forwarder, SessionError, StateError, parse_session
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 STOP_SECONDS = 0.5  # after SIGTERM or ^C: writing what had arrived, and the forwarding process's last copies
 TOKEN_ENV = "SFLOW_BRIDGE_API_TOKEN"
+BUS_TOKEN_ENV = "SFLOW_BRIDGE_BUS_TOKEN"  # a NATS token, kept out of the process list
 
 
 class _Parser(argparse.ArgumentParser):
@@ -230,8 +233,54 @@ def parser() -> argparse.ArgumentParser:
                    help="allow forwarding to broadcast, multicast and unspecified addresses")  # fmt: skip
     p.add_argument("--max-sessions", type=int, default=32, help="most forwarding sessions (default 32, at most 255)")
     p.add_argument("--state", metavar="FILE", help="keep forwarding sessions in FILE across restarts")
+    bus = p.add_argument_group("the sFlow bus (NATS JetStream; docs/bus.md)")
+    bus.add_argument(
+        "--publish",
+        action="append",
+        default=[],
+        metavar="nats://HOST:4222",
+        help="publish every datagram, unchanged, to this NATS server's JetStream; repeatable (a cluster)",
+    )
+    bus.add_argument("--bus-stream", default="SFLOW", metavar="NAME", help="the stream (default SFLOW)")
+    bus.add_argument("--bus-subject", default="sflow", metavar="PREFIX",
+                     help="subject prefix: PREFIX.<agent> (default sflow)")  # fmt: skip
+    bus.add_argument("--retain", default="1h", metavar="AGE", help="the stream keeps datagrams this long (default 1h)")
+    bus.add_argument("--retain-bytes", default=None, metavar="SIZE", help="and at most this much (like 2G)")
+    bus.add_argument("--bus-creds", default=None, metavar="FILE", help="NATS credentials file (.creds)")
     p.add_argument("--version", action="version", version=f"sflow-bridge {__version__}")
     return p
+
+
+def _publisher(args: argparse.Namespace, p: argparse.ArgumentParser) -> Publisher | None:
+    """The bus publisher the options ask for (started by the caller), or None."""
+    if not args.publish:
+        return None
+    from bridge.transport.bus import BusError
+
+    try:
+        import nats  # noqa: F401 - only to say at once that it is missing
+    except ImportError:
+        p.error("--publish needs nats-py: pip install 'sflow-bridge[bus]' (or pip install nats-py)")
+    for url in args.publish:
+        if not url.startswith(("nats://", "tls://")):
+            p.error(f"--publish {url}: a nats://HOST:PORT or tls://HOST:PORT address")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.bus_stream):
+        p.error(f"--bus-stream {args.bus_stream!r}: letters, digits, - and _ only")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}(\.[A-Za-z0-9_-]{1,32}){0,3}", args.bus_subject):
+        p.error(f"--bus-subject {args.bus_subject!r}: tokens of letters, digits, - and _, joined by dots")
+    try:
+        retain = parse_duration(args.retain)
+        retain_bytes = parse_size(args.retain_bytes) if args.retain_bytes else None
+    except BusError as exc:
+        p.error(str(exc))
+    options: dict[str, object] = {}
+    if args.bus_creds:
+        if not os.path.isfile(args.bus_creds):
+            p.error(f"--bus-creds {args.bus_creds}: no such file")
+        options["user_credentials"] = args.bus_creds
+    if os.environ.get(BUS_TOKEN_ENV):
+        options["token"] = os.environ[BUS_TOKEN_ENV]
+    return Publisher(args.publish, args.bus_stream, args.bus_subject, retain, retain_bytes, options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     to_stdout = args.write == "-"
     if to_stdout and sys.stdout.isatty():
         p.error("will not write a binary pcap stream to a terminal: pipe it (| tcpdump -r -) or use -w FILE")
+    publisher = _publisher(args, p)
     socks = open_udp(args, err) if args.read is None else []
     if args.read is None and not socks:
         return 1
@@ -299,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.top_talkers > 0:
             bridge.talkers = Talkers(args.top_talkers, args.top_talkers_budget)
         api.attach(bridge.acct, bridge.talkers, lambda: _socket_drops(bridge, socks))
+    if publisher is not None:
+        bridge.publisher = publisher
+        if api is not None:
+            api.publisher = publisher
+        publisher.start()
     try:
         if args.read is not None:
             return run_file(args, bridge, err, sys.stdin.buffer)
@@ -307,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for s in socks:
             s.close()
+        if publisher is not None:
+            publisher.close()
+            err.write(publisher.summary().encode())
         if api is not None:
             api.close()
         if not to_stdout:

@@ -22,6 +22,7 @@ from bridge.pipeline.talkers import Talkers
 from bridge.sflow import DecodeError, decode
 from bridge.sflow.headers import DISCARD, Headers, walk
 from bridge.sources.udp import source_text
+from bridge.transport.bus import Publisher
 from bridge.transport.capture_stream import StreamHub
 from bridge.transport.forwarding import Forwarder
 
@@ -92,6 +93,7 @@ class Bridge:
         self.forwarder = forwarder
         self.hub = hub
         self.talkers: Talkers | None = None  # top talkers for the API, when it runs
+        self.publisher: Publisher | None = None  # the sFlow bus (--publish)
 
     def datagram(self, data: bytes, source: str, sec: int, usec: int, now: float = 0.0) -> None:
         """Writes the datagram's sampled headers as pcap records, all under the Ethernet link type.
@@ -106,6 +108,9 @@ class Bridge:
         if self.forwarder is not None:
             self.forwarder.forward(data)  # unchanged, and before anything can go wrong with decoding it
         now = now or time.time()
+        publisher = self.publisher
+        if publisher is not None:
+            publisher.offer(data, sec + usec / 1_000_000)  # as received, with when: never waits for the bus
         acct = self.acct
         try:
             h = walk(data) if data[:4] == b"\0\0\0\x05" else _headers_v2v4(data)

@@ -54,6 +54,7 @@ from bridge.service.flows import MAX_TOP, QueryError, parse_by, report
 from bridge.service.history import History
 from bridge.service.http_server import ClientGone, Exchange, HttpServer, Request, is_loopback, json_error
 from bridge.sflow.reader import agent_text
+from bridge.transport.bus import Publisher
 from bridge.transport.capture_stream import MAX_AGENT_PREFIXES, AgentMatch, StreamClient, StreamHub
 from bridge.transport.forwarding import NAME, Forwarder, SessionError, StateError, parse_session
 
@@ -108,6 +109,7 @@ class Api:
         self.started = time.time()
         self.server: HttpServer | None = None
         self.talkers: Talkers | None = None
+        self.publisher: Publisher | None = None  # the sFlow bus, when the bridge publishes to one
         self.history = History(acct)
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(_Collector(self))  # type: ignore[arg-type]
@@ -191,6 +193,7 @@ class Api:
             "forwardDropped": {name: s.dropped for name, s in self.forwarder.sessions.items()},
             "uptime": round(time.time() - self.started, 3),
             "streams": [c.status() for c in self.hub.clients],
+            "bus": self.publisher.status() if self.publisher is not None else None,
         }
 
     def metrics(self) -> bytes:
@@ -498,4 +501,12 @@ class _Collector:
                       a["datagramsFromUntrackedAgents"])  # fmt: skip
         yield counter("untracked_samples", "samples from data sources beyond the tracked limit",
                       a["samplesFromUntrackedSources"])  # fmt: skip
+        bus = a["bus"]
+        if bus is not None:
+            yield counter("bus_published", "datagrams the bus's stream acknowledged", bus["published"])
+            family = CounterMetricFamily("sflow_bridge_bus_unpublished", "datagrams not published, by reason",
+                                         labels=["reason"])  # fmt: skip
+            for reason, n in bus["unpublished"].items():
+                family.add_metric([reason], n)
+            yield family
         yield GaugeMetricFamily("sflow_bridge_uptime_seconds", "seconds since the bridge started", value=a["uptime"])

@@ -1,0 +1,343 @@
+"""Publishing every datagram received, unchanged, to a NATS JetStream stream (the shared sFlow bus).
+
+Subjects name the agent, so that a consumer can ask the server for some agents only:
+``PREFIX.192.0.2.1`` (IPv4, one token per byte) and ``PREFIX.ip6.2001.0db8.0000.0000.0000.0000.0000.0001``
+(IPv6, one token per 16-bit group, written in full), ``PREFIX.unparsed`` for datagrams
+whose agent address cannot be read. A prefix on octet (or group) boundaries is then a
+subject with ``>``: 10.0.0.0/8 is ``sflow.10.>``.
+
+A message holds several datagrams of one agent (what makes publishing fast), framed as
+docs/bus.md says: ``SFB1``, then per datagram its receive time (microseconds since the
+epoch, 8 bytes) and length (4 bytes), big-endian, and the datagram as received.
+
+The capture never waits for the bus: the receive loop appends to a queue and returns;
+a thread of its own publishes, batching what has queued every few milliseconds. What
+cannot be published (the queue full because the bus is slow or down, no stream, an
+error or no acknowledgement in time) is counted by reason, and publishing goes on by
+itself once the bus answers again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import struct
+import threading
+from collections import Counter, deque
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    import asyncio
+
+MAGIC: Final = b"SFB1"
+FRAME: Final = struct.Struct(">QI")  # receive time in microseconds, datagram length
+MAX_MESSAGE: Final = 256 * 1024  # bytes of datagrams in one message (NATS's default limit is 1 MB)
+MAX_QUEUED: Final = 64 << 20  # bytes waiting for the bus before datagrams are counted as unpublished
+BATCH_SECONDS: Final = 0.005
+IN_FLIGHT: Final = 64  # messages awaiting their acknowledgement at once
+ACK_SECONDS: Final = 5.0
+
+
+class BusError(ValueError):
+    pass
+
+
+def agent_subject(prefix: str, data: bytes) -> str:
+    """The subject of a datagram, from the agent address in its header (sFlow v2, v4 and v5 alike)."""
+    if len(data) >= 12 and data[4:8] == b"\0\0\0\x01":
+        return prefix + "." + ".".join(str(b) for b in data[8:12])
+    if len(data) >= 24 and data[4:8] == b"\0\0\0\x02":
+        return prefix + ".ip6." + ".".join(data[i : i + 2].hex() for i in range(8, 24, 2))
+    return prefix + ".unparsed"
+
+
+def agent_filter(prefix: str, cidr: str) -> list[str]:
+    """Subjects that select an agent prefix on the server; finer prefixes round out to whole bytes (or groups)."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    if net.version == 4:
+        whole = net.prefixlen // 8
+        parts = [str(b) for b in net.network_address.packed[:whole]]
+        head = f"{prefix}." + ".".join(parts) if parts else prefix
+        return [head + (".>" if whole < 4 else "")]
+    whole = net.prefixlen // 16
+    groups = [net.network_address.packed[i : i + 2].hex() for i in range(0, whole * 2, 2)]
+    head = f"{prefix}.ip6" + ("." + ".".join(groups) if groups else "")
+    return [head + (".>" if whole < 8 else "")]
+
+
+def frame(records: list[tuple[float, bytes]]) -> bytes:
+    out = [MAGIC]
+    for ts, data in records:
+        out.append(FRAME.pack(int(ts * 1_000_000), len(data)))
+        out.append(data)
+    return b"".join(out)
+
+
+def unframe(payload: bytes) -> list[tuple[int, bytes]]:
+    """(receive time in microseconds, datagram) of a message; BusError if it is not one of ours or is cut short."""
+    if payload[:4] != MAGIC:
+        raise BusError("not an sflow-bridge bus message (no SFB1 mark)")
+    out = []
+    at = 4
+    while at < len(payload):
+        if at + FRAME.size > len(payload):
+            raise BusError(f"a frame header cut short at byte {at}")
+        ts, n = FRAME.unpack_from(payload, at)
+        at += FRAME.size
+        if at + n > len(payload):
+            raise BusError(f"a datagram of {n} bytes cut short at byte {at}")
+        out.append((ts, payload[at : at + n]))
+        at += n
+    return out
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '15m', '1h', '7d' (or plain seconds) -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    t = text.strip().lower()
+    try:
+        value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        raise BusError(f"{text!r} is not a duration (like 90s, 15m, 1h, 7d)") from None
+    if not 0 < value < 10 * 365 * 86400:
+        raise BusError(f"{text!r}: a duration from 1 s to 10 years")
+    return value
+
+
+def parse_size(text: str) -> int:
+    """'500M', '2G', '1024' (bytes) -> bytes."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.strip().lower().removesuffix("b")
+    try:
+        value = int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
+    except (ValueError, KeyError):
+        raise BusError(f"{text!r} is not a size (like 500M, 2G)") from None
+    if value < 1 << 20:
+        raise BusError(f"{text!r}: at least 1M")
+    return value
+
+
+class Publisher:
+    def __init__(
+        self,
+        servers: list[str],
+        stream: str = "SFLOW",
+        prefix: str = "sflow",
+        retain_seconds: float | None = 3600.0,
+        retain_bytes: int | None = None,
+        connect_options: dict[str, Any] | None = None,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
+        self.servers = servers
+        self.stream = stream
+        self.prefix = prefix
+        self.retain_seconds = retain_seconds
+        self.retain_bytes = retain_bytes
+        self.connect_options = connect_options or {}
+        self.max_queued = max_queued
+        self.queue: deque[tuple[float, bytes]] = deque()
+        self.queued_in = 0  # bytes queued, written by the receive loop only
+        self.queued_out = 0  # bytes taken from the queue, written by the publishing thread only
+        self.published = 0  # datagrams acknowledged by the stream
+        self.messages = 0
+        self.unpublished: Counter[str] = Counter()  # datagrams, by reason
+        self.overflow = 0  # datagrams refused by a full queue: the receive loop's own count
+        self.connected = False
+        self.problem = ""  # the last thing that went wrong, for the summary
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- the receive loop's side: never waits
+    def offer(self, data: bytes, now: float) -> None:
+        if self.queued_in - self.queued_out + len(data) > self.max_queued:
+            self.overflow += 1
+            return
+        self.queued_in += len(data)
+        self.queue.append((now, data))
+
+    # ---- the publishing thread
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="bus-publisher", daemon=True)
+        self._thread.start()
+
+    def close(self, seconds: float = 2.0) -> None:
+        """Publishes what is queued within ``seconds``; what is left is counted as unpublished."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(seconds + 1.0)
+        left = len(self.queue)
+        if left:
+            self.unpublished["the bridge stopped before the bus took them"] += left
+            self.queue.clear()
+
+    def _run(self) -> None:
+        import asyncio  # here, as nats-py: the bridge starts faster without them when it does not publish
+
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        import asyncio
+
+        import nats
+
+        async def disconnected() -> None:
+            self.connected = False
+
+        async def reconnected() -> None:
+            self.connected = True
+
+        async def error(exc: Exception) -> None:
+            self.problem = f"{type(exc).__name__}: {exc}"
+            if not self.connected:
+                self.problem = "cannot reach the bus: " + self.problem
+
+        nc = None
+        while nc is None and not self._stop.is_set():
+            # nats-py keeps trying a server that does not answer: meanwhile what arrives is counted, not kept
+            connecting = asyncio.create_task(nats.connect(
+                servers=self.servers, connect_timeout=2, max_reconnect_attempts=-1, reconnect_time_wait=1,
+                pending_size=1, disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error,
+                **self.connect_options))  # fmt: skip
+            while not connecting.done() and not self._stop.is_set():
+                self._drop_queued("the bus could not be reached")
+                await asyncio.wait({connecting}, timeout=BATCH_SECONDS)
+            if not connecting.done():
+                connecting.cancel()
+                with contextlib.suppress(BaseException):
+                    await connecting
+                break
+            try:
+                nc = connecting.result()
+            except Exception as exc:  # refused for good, bad credentials: count and try again
+                self.problem = f"cannot reach the bus: {type(exc).__name__}: {exc}"
+                self._drop_queued("the bus could not be reached")
+                await asyncio.sleep(1.0)
+        if nc is None:
+            return
+        self.connected = True
+        js = nc.jetstream(timeout=ACK_SECONDS)
+        stream_ready = await self._ensure_stream(js)
+        limit = asyncio.Semaphore(IN_FLIGHT)
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stop.is_set() or (self.queue and self.connected):
+                if not stream_ready:
+                    stream_ready = await self._ensure_stream(js)
+                batch = self._take()
+                if not batch:
+                    await asyncio.sleep(BATCH_SECONDS)
+                    continue
+                if not self.connected:
+                    self._count(len(batch), "the bus was disconnected")
+                    continue
+                for subject, records in self._messages(batch):
+                    await limit.acquire()
+                    task = asyncio.create_task(self._publish(js, subject, records, limit))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+            if tasks:
+                await asyncio.wait(tasks, timeout=ACK_SECONDS)
+        finally:
+            with contextlib.suppress(Exception):  # closing a connection that is already gone
+                await nc.close()
+
+    async def _ensure_stream(self, js: Any) -> bool:
+        from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+
+        config = StreamConfig(name=self.stream, subjects=[f"{self.prefix}.>"], max_age=self.retain_seconds,
+                              max_bytes=self.retain_bytes or -1, storage=StorageType.FILE,
+                              discard=DiscardPolicy.OLD)  # fmt: skip
+        try:
+            try:
+                await js.stream_info(self.stream)
+                await js.update_stream(config)
+            except Exception as exc:
+                if "not found" not in str(exc).lower():
+                    raise
+                await js.add_stream(config)
+        except Exception as exc:
+            self.problem = f"cannot create or update stream {self.stream}: {type(exc).__name__}: {exc}"
+            return False
+        return True
+
+    def _take(self) -> list[tuple[float, bytes]]:
+        batch = []
+        size = 0
+        queue = self.queue
+        while queue and size < 8 * MAX_MESSAGE:
+            item = queue.popleft()
+            batch.append(item)
+            size += len(item[1])
+        self.queued_out += size
+        return batch
+
+    def _drop_queued(self, reason: str) -> None:
+        batch = self._take()
+        if batch:
+            self._count(len(batch), reason)
+
+    def _count(self, n: int, reason: str) -> None:
+        self.unpublished[reason] += n
+
+    def _messages(self, batch: list[tuple[float, bytes]]) -> list[tuple[str, list[tuple[float, bytes]]]]:
+        """The batch grouped by agent, in arrival order within each, cut to messages of at most MAX_MESSAGE."""
+        by_subject: dict[str, list[list[tuple[float, bytes]]]] = {}
+        sizes: dict[str, int] = {}
+        for item in batch:
+            subject = agent_subject(self.prefix, item[1])
+            chunks = by_subject.setdefault(subject, [[]])
+            if sizes.get(subject, 0) + len(item[1]) > MAX_MESSAGE and chunks[-1]:
+                chunks.append([])
+                sizes[subject] = 0
+            chunks[-1].append(item)
+            sizes[subject] = sizes.get(subject, 0) + len(item[1])
+        return [(s, chunk) for s, chunks in by_subject.items() for chunk in chunks]
+
+    async def _publish(self, js: Any, subject: str, records: list[tuple[float, bytes]],
+                       limit: asyncio.Semaphore) -> None:  # fmt: skip
+
+        import nats.errors
+        import nats.js.errors
+
+        try:
+            await js.publish(subject, frame(records), stream=self.stream)
+            self.published += len(records)
+            self.messages += 1
+        except nats.js.errors.NoStreamResponseError:
+            self._count(len(records), "no stream answered (is JetStream on?)")
+        except (TimeoutError, nats.errors.TimeoutError):
+            self._count(len(records), "no acknowledgement in time")
+        except (nats.errors.OutboundBufferLimitError, nats.errors.ConnectionClosedError,
+                nats.errors.ConnectionReconnectingError):  # fmt: skip
+            self._count(len(records), "the bus was disconnected")
+        except Exception as exc:
+            self.problem = f"{type(exc).__name__}: {exc}"
+            self._count(len(records), "refused by the bus")
+        finally:
+            limit.release()
+
+    def status(self) -> dict[str, Any]:
+        unpublished = dict(self.unpublished)
+        if self.overflow:
+            unpublished["the queue was full (the bus slow or down)"] = self.overflow
+        return {
+            "servers": self.servers,
+            "stream": self.stream,
+            "connected": self.connected,
+            "published": self.published,
+            "messages": self.messages,
+            "queued": len(self.queue),
+            "unpublished": unpublished,
+            "problem": self.problem,
+        }
+
+    def summary(self) -> str:
+        s = self.status()
+        lost = sum(s["unpublished"].values())
+        line = f"sflow-bridge: bus {self.stream}: {self.published} datagrams published in {self.messages} messages"
+        lines = [line + (f", {lost} not published" if lost else "")]
+        for reason, n in sorted(s["unpublished"].items()):
+            lines.append(f"  not published: {n} {reason}")
+        if lost and self.problem:
+            lines.append(f"  last problem: {self.problem}")
+        return "\n".join(lines) + "\n"
