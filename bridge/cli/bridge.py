@@ -33,12 +33,14 @@ from bridge.pcap.writer import DLT_EN10MB, file_header
 from bridge.pipeline.accounting import Accounting
 from bridge.pipeline.pcap_bridge import RCVBUF, Bridge, Output, drain
 from bridge.pipeline.talkers import BUDGET, Talkers
-from bridge.transport.bus import Publisher, parse_duration, parse_size
+from bridge.sflow.bus_frame import parse_duration, parse_size
+from bridge.transport.bus import Publisher
 from bridge.transport.capture_stream import StreamHub
 from bridge.transport.forwarding import Forwarder, SessionError, StateError, parse_session
 
 if TYPE_CHECKING:
     from bridge.service.api import Api
+    from bridge.sources.bus import Consumer
 
 STOP_SECONDS = 0.5  # after SIGTERM or ^C: writing what had arrived, and the forwarding process's last copies
 TOKEN_ENV = "SFLOW_BRIDGE_API_TOKEN"
@@ -158,6 +160,36 @@ def run_udp(socks: list[socket.socket], bridge: Bridge, err: BinaryIO, watch_std
     return 0
 
 
+def run_bus(consumer: Consumer, bridge: Bridge, err: BinaryIO) -> int:
+    """Every datagram the bus holds from --since (then live with --follow), with the time it was first received."""
+    from bridge.sources.bus import BusEnded
+
+    sig = _Signals()
+    out = bridge.out
+    warn = _warner(err)
+    where = ", ".join(consumer.servers)
+    warn(f"sflow-bridge: reading stream {consumer.stream} ({consumer.subject}) from {where}\n")
+    status = 0
+    last_flush = time.monotonic()
+    try:
+        for ts, data in consumer:
+            bridge.datagram(data, "-", ts // 1_000_000, ts % 1_000_000)
+            now = time.monotonic()
+            if out.pending and (consumer.idle() or now - last_flush > 0.1):
+                out.flush()
+                last_flush = now
+            if sig.stop or out.closed:
+                break
+    except BusEnded as exc:
+        warn(f"sflow-bridge: {exc}\n")
+        status = 1
+    finally:
+        consumer.close()
+        out.flush()
+    warn(bridge.acct.summary())
+    return status
+
+
 def run_file(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, stdin: BinaryIO) -> int:
     name = args.read
     try:
@@ -247,32 +279,41 @@ def parser() -> argparse.ArgumentParser:
     bus.add_argument("--retain", default="1h", metavar="AGE", help="the stream keeps datagrams this long (default 1h)")
     bus.add_argument("--retain-bytes", default=None, metavar="SIZE", help="and at most this much (like 2G)")
     bus.add_argument("--bus-creds", default=None, metavar="FILE", help="NATS credentials file (.creds)")
+    bus.add_argument(
+        "--from",
+        dest="from_bus",
+        action="append",
+        default=[],
+        metavar="nats://HOST:4222",
+        help="read the bus instead of UDP: live, or from --since; repeatable (a cluster)",
+    )
+    bus.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="with --from: only these agents (a prefix on byte boundaries is asked of the server)",
+    )
+    bus.add_argument("--since", metavar="WHEN", help="with --from: replay from then (15m ago, or 2026-12-03T03:00Z)")
+    bus.add_argument("--until", metavar="WHEN", help="with --from: stop at that time")
+    bus.add_argument("--follow", action="store_true", help="with --since: go on live once the replay caught up")
     p.add_argument("--version", action="version", version=f"sflow-bridge {__version__}")
     return p
 
 
-def _publisher(args: argparse.Namespace, p: argparse.ArgumentParser) -> Publisher | None:
-    """The bus publisher the options ask for (started by the caller), or None."""
-    if not args.publish:
-        return None
-    from bridge.transport.bus import BusError
-
+def _bus_options(args: argparse.Namespace, p: argparse.ArgumentParser, urls: list[str], flag: str) -> dict[str, object]:
+    """What --publish and --from share: nats-py present, the addresses, the stream and subject names, credentials."""
     try:
         import nats  # noqa: F401 - only to say at once that it is missing
     except ImportError:
-        p.error("--publish needs nats-py: pip install 'sflow-bridge[bus]' (or pip install nats-py)")
-    for url in args.publish:
+        p.error(f"{flag} needs nats-py: pip install 'sflow-bridge[bus]' (or pip install nats-py)")
+    for url in urls:
         if not url.startswith(("nats://", "tls://")):
-            p.error(f"--publish {url}: a nats://HOST:PORT or tls://HOST:PORT address")
+            p.error(f"{flag} {url}: a nats://HOST:PORT or tls://HOST:PORT address")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.bus_stream):
         p.error(f"--bus-stream {args.bus_stream!r}: letters, digits, - and _ only")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}(\.[A-Za-z0-9_-]{1,32}){0,3}", args.bus_subject):
         p.error(f"--bus-subject {args.bus_subject!r}: tokens of letters, digits, - and _, joined by dots")
-    try:
-        retain = parse_duration(args.retain)
-        retain_bytes = parse_size(args.retain_bytes) if args.retain_bytes else None
-    except BusError as exc:
-        p.error(str(exc))
     options: dict[str, object] = {}
     if args.bus_creds:
         if not os.path.isfile(args.bus_creds):
@@ -280,6 +321,51 @@ def _publisher(args: argparse.Namespace, p: argparse.ArgumentParser) -> Publishe
         options["user_credentials"] = args.bus_creds
     if os.environ.get(BUS_TOKEN_ENV):
         options["token"] = os.environ[BUS_TOKEN_ENV]
+    return options
+
+
+def _consumer(args: argparse.Namespace, p: argparse.ArgumentParser) -> Consumer | None:
+    if not args.from_bus:
+        for flag, given in (("--agent", args.agent), ("--since", args.since), ("--until", args.until),
+                            ("--follow", args.follow)):  # fmt: skip
+            if given:
+                p.error(f"{flag} goes with --from")
+        return None
+    if args.read is not None or args.publish:
+        p.error("--from reads the bus: it goes with neither -r nor --publish")
+    from bridge.sflow.bus_frame import BusError, agent_of, parse_time
+    from bridge.sources.bus import Consumer
+    from bridge.transport.capture_stream import AgentMatch
+
+    options = _bus_options(args, p, args.from_bus, "--from")
+    try:
+        match = AgentMatch(args.agent)
+    except ValueError as exc:
+        p.error(f"--agent: {exc}")
+    try:
+        since = parse_time(args.since) if args.since else None
+        until = parse_time(args.until) if args.until else None
+    except BusError as exc:
+        p.error(str(exc))
+    if since is not None and until is not None and until <= since:
+        p.error("--until is not after --since")
+    follow = args.follow or since is None
+    wants = (lambda data: match(agent_of(data))) if match else None
+    return Consumer(args.from_bus, args.bus_stream, args.bus_subject, args.agent, since, until, follow, options, wants)
+
+
+def _publisher(args: argparse.Namespace, p: argparse.ArgumentParser) -> Publisher | None:
+    """The bus publisher the options ask for (started by the caller), or None."""
+    if not args.publish:
+        return None
+    from bridge.sflow.bus_frame import BusError
+
+    options = _bus_options(args, p, args.publish, "--publish")
+    try:
+        retain = parse_duration(args.retain)
+        retain_bytes = parse_size(args.retain_bytes) if args.retain_bytes else None
+    except BusError as exc:
+        p.error(str(exc))
     return Publisher(args.publish, args.bus_stream, args.bus_subject, retain, retain_bytes, options)
 
 
@@ -320,8 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     if to_stdout and sys.stdout.isatty():
         p.error("will not write a binary pcap stream to a terminal: pipe it (| tcpdump -r -) or use -w FILE")
     publisher = _publisher(args, p)
-    socks = open_udp(args, err) if args.read is None else []
-    if args.read is None and not socks:
+    consumer = _consumer(args, p)
+    socks = open_udp(args, err) if args.read is None and consumer is None else []
+    if args.read is None and consumer is None and not socks:
         return 1
     try:
         stream = sys.stdout.buffer if to_stdout else open(args.write, "wb")  # noqa: SIM115
@@ -357,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.read is not None:
             return run_file(args, bridge, err, sys.stdin.buffer)
+        if consumer is not None:
+            return run_bus(consumer, bridge, err)
         # a pipe or FIFO (tcpdump, Wireshark's extcap FIFO): its reader going away ends the bridge
         return run_udp(socks, bridge, err, watch_stdout=_is_pipe(out.fd))
     finally:

@@ -110,7 +110,7 @@ class Bridge:
         now = now or time.time()
         publisher = self.publisher
         if publisher is not None:
-            publisher.offer(data, sec + usec / 1_000_000)  # as received, with when: never waits for the bus
+            publisher.offer(data, sec * 1_000_000 + usec)  # as received, with when: never waits for the bus
         acct = self.acct
         try:
             h = walk(data) if data[:4] == b"\0\0\0\x05" else _headers_v2v4(data)

@@ -20,101 +20,20 @@ itself once the bus answers again.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import struct
 import threading
 from collections import Counter, deque
 from typing import TYPE_CHECKING, Any, Final
 
+from bridge.sflow.bus_frame import agent_subject, frame
+
 if TYPE_CHECKING:
     import asyncio
 
-MAGIC: Final = b"SFB1"
-FRAME: Final = struct.Struct(">QI")  # receive time in microseconds, datagram length
 MAX_MESSAGE: Final = 256 * 1024  # bytes of datagrams in one message (NATS's default limit is 1 MB)
 MAX_QUEUED: Final = 64 << 20  # bytes waiting for the bus before datagrams are counted as unpublished
 BATCH_SECONDS: Final = 0.005
 IN_FLIGHT: Final = 64  # messages awaiting their acknowledgement at once
 ACK_SECONDS: Final = 5.0
-
-
-class BusError(ValueError):
-    pass
-
-
-def agent_subject(prefix: str, data: bytes) -> str:
-    """The subject of a datagram, from the agent address in its header (sFlow v2, v4 and v5 alike)."""
-    if len(data) >= 12 and data[4:8] == b"\0\0\0\x01":
-        return prefix + "." + ".".join(str(b) for b in data[8:12])
-    if len(data) >= 24 and data[4:8] == b"\0\0\0\x02":
-        return prefix + ".ip6." + ".".join(data[i : i + 2].hex() for i in range(8, 24, 2))
-    return prefix + ".unparsed"
-
-
-def agent_filter(prefix: str, cidr: str) -> list[str]:
-    """Subjects that select an agent prefix on the server; finer prefixes round out to whole bytes (or groups)."""
-    net = ipaddress.ip_network(cidr, strict=False)
-    if net.version == 4:
-        whole = net.prefixlen // 8
-        parts = [str(b) for b in net.network_address.packed[:whole]]
-        head = f"{prefix}." + ".".join(parts) if parts else prefix
-        return [head + (".>" if whole < 4 else "")]
-    whole = net.prefixlen // 16
-    groups = [net.network_address.packed[i : i + 2].hex() for i in range(0, whole * 2, 2)]
-    head = f"{prefix}.ip6" + ("." + ".".join(groups) if groups else "")
-    return [head + (".>" if whole < 8 else "")]
-
-
-def frame(records: list[tuple[float, bytes]]) -> bytes:
-    out = [MAGIC]
-    for ts, data in records:
-        out.append(FRAME.pack(int(ts * 1_000_000), len(data)))
-        out.append(data)
-    return b"".join(out)
-
-
-def unframe(payload: bytes) -> list[tuple[int, bytes]]:
-    """(receive time in microseconds, datagram) of a message; BusError if it is not one of ours or is cut short."""
-    if payload[:4] != MAGIC:
-        raise BusError("not an sflow-bridge bus message (no SFB1 mark)")
-    out = []
-    at = 4
-    while at < len(payload):
-        if at + FRAME.size > len(payload):
-            raise BusError(f"a frame header cut short at byte {at}")
-        ts, n = FRAME.unpack_from(payload, at)
-        at += FRAME.size
-        if at + n > len(payload):
-            raise BusError(f"a datagram of {n} bytes cut short at byte {at}")
-        out.append((ts, payload[at : at + n]))
-        at += n
-    return out
-
-
-def parse_duration(text: str) -> float:
-    """'90s', '15m', '1h', '7d' (or plain seconds) -> seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    t = text.strip().lower()
-    try:
-        value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
-    except ValueError:
-        raise BusError(f"{text!r} is not a duration (like 90s, 15m, 1h, 7d)") from None
-    if not 0 < value < 10 * 365 * 86400:
-        raise BusError(f"{text!r}: a duration from 1 s to 10 years")
-    return value
-
-
-def parse_size(text: str) -> int:
-    """'500M', '2G', '1024' (bytes) -> bytes."""
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    t = text.strip().lower().removesuffix("b")
-    try:
-        value = int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
-    except (ValueError, KeyError):
-        raise BusError(f"{text!r} is not a size (like 500M, 2G)") from None
-    if value < 1 << 20:
-        raise BusError(f"{text!r}: at least 1M")
-    return value
 
 
 class Publisher:
@@ -135,7 +54,7 @@ class Publisher:
         self.retain_bytes = retain_bytes
         self.connect_options = connect_options or {}
         self.max_queued = max_queued
-        self.queue: deque[tuple[float, bytes]] = deque()
+        self.queue: deque[tuple[int, bytes]] = deque()  # (receive time in microseconds, datagram)
         self.queued_in = 0  # bytes queued, written by the receive loop only
         self.queued_out = 0  # bytes taken from the queue, written by the publishing thread only
         self.published = 0  # datagrams acknowledged by the stream
@@ -148,12 +67,12 @@ class Publisher:
         self._thread: threading.Thread | None = None
 
     # ---- the receive loop's side: never waits
-    def offer(self, data: bytes, now: float) -> None:
+    def offer(self, data: bytes, now_us: int) -> None:
         if self.queued_in - self.queued_out + len(data) > self.max_queued:
             self.overflow += 1
             return
         self.queued_in += len(data)
-        self.queue.append((now, data))
+        self.queue.append((now_us, data))
 
     # ---- the publishing thread
     def start(self) -> None:
@@ -260,7 +179,7 @@ class Publisher:
             return False
         return True
 
-    def _take(self) -> list[tuple[float, bytes]]:
+    def _take(self) -> list[tuple[int, bytes]]:
         batch = []
         size = 0
         queue = self.queue
@@ -279,9 +198,9 @@ class Publisher:
     def _count(self, n: int, reason: str) -> None:
         self.unpublished[reason] += n
 
-    def _messages(self, batch: list[tuple[float, bytes]]) -> list[tuple[str, list[tuple[float, bytes]]]]:
+    def _messages(self, batch: list[tuple[int, bytes]]) -> list[tuple[str, list[tuple[int, bytes]]]]:
         """The batch grouped by agent, in arrival order within each, cut to messages of at most MAX_MESSAGE."""
-        by_subject: dict[str, list[list[tuple[float, bytes]]]] = {}
+        by_subject: dict[str, list[list[tuple[int, bytes]]]] = {}
         sizes: dict[str, int] = {}
         for item in batch:
             subject = agent_subject(self.prefix, item[1])
@@ -293,7 +212,7 @@ class Publisher:
             sizes[subject] = sizes.get(subject, 0) + len(item[1])
         return [(s, chunk) for s, chunks in by_subject.items() for chunk in chunks]
 
-    async def _publish(self, js: Any, subject: str, records: list[tuple[float, bytes]],
+    async def _publish(self, js: Any, subject: str, records: list[tuple[int, bytes]],
                        limit: asyncio.Semaphore) -> None:  # fmt: skip
 
         import nats.errors

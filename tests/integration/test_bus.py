@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bridge.transport.bus import agent_filter, agent_subject, unframe
+from bridge.sflow.bus_frame import agent_filter, agent_subject, unframe
 from tests.agent import datagram, packets, send
 from tests.integration.test_api import Bridge, bridge
 from tests.natsd import NatsServer, require
@@ -168,3 +170,81 @@ def test_bus_unreachable_counts_and_the_capture_goes_on(tmp_path: Path) -> None:
         assert bus["unpublished"] == {"the bus could not be reached": 3} and "cannot reach the bus" in bus["problem"]
         _, totals = b.call("GET", "/analyzer/json")
         assert isinstance(totals, dict) and totals["packetsWritten"] == 3 * len(FRAMES)
+
+
+def _consume(url: str, *flags: str, out: Path) -> subprocess.CompletedProcess[bytes]:
+    cmd = [sys.executable, "-m", "bridge.cli.bridge", "--from", url, "--api", "none", "-w", str(out), *flags]
+    return subprocess.run(cmd, capture_output=True, timeout=60)
+
+
+def test_consumer_replays_byte_for_byte(server: NatsServer, tmp_path: Path) -> None:
+    sent = [datagram(i, FRAMES, agent="192.0.2.7") for i in range(1, 21)]
+    sent += [datagram(i, FRAMES[:3], agent="2001:db8::9") for i in range(1, 11)]
+    here = tmp_path / "publisher.pcap"
+    with bridge("--publish", server.url, "-w", str(here)) as b:  # the publisher's own pcap: what it received
+        send(("127.0.0.1", b.udp), sent)
+        _until(b, lambda s: s["published"] == len(sent), "published")
+    there = tmp_path / "consumer.pcap"
+    done = _consume(server.url, "--since", "10m", out=there)
+    assert done.returncode == 0, done.stderr
+    assert b"sflow-bridge: 30 datagrams, 0 malformed" in done.stderr
+    # the same records, timestamps included (the publisher's receive times): the pcaps are identical
+    assert there.read_bytes() == here.read_bytes()
+    only = _consume(server.url, "--since", "10m", "--agent", "2001:db8::/32", out=tmp_path / "v6.pcap")
+    assert b"(sflow.ip6.2001.0db8.>)" in only.stderr and b"sflow-bridge: 10 datagrams" in only.stderr, only.stderr
+
+
+def test_two_publishers_one_consumer_in_tcpdump(server: NatsServer, tmp_path: Path) -> None:
+    tcpdump = shutil.which("tcpdump")
+    if tcpdump is None:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("tcpdump is not installed")
+    site_a = [datagram(i, FRAMES, agent="192.0.2.1") for i in range(1, 11)]
+    site_b = [datagram(i, FRAMES[:2], agent="198.51.100.1") for i in range(1, 11)]
+    with bridge("--publish", server.url) as a, bridge("--publish", server.url) as b:
+        send(("127.0.0.1", a.udp), site_a)
+        send(("127.0.0.1", b.udp), site_b)
+        _until(a, lambda s: s["published"] == 10, "site a published")
+        _until(b, lambda s: s["published"] == 10, "site b published")
+    cmd = [sys.executable, "-m", "bridge.cli.bridge", "--from", server.url, "--since", "5m", "--api", "none"]
+    bridge_proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert bridge_proc.stdout is not None
+    shown = subprocess.run([tcpdump, "-n", "-r", "-"], stdin=bridge_proc.stdout, capture_output=True, timeout=60)
+    bridge_proc.stdout.close()
+    _, err = bridge_proc.communicate(timeout=30)
+    lines = shown.stdout.decode().splitlines()
+    assert len(lines) == 10 * len(FRAMES) + 10 * 2, shown.stderr
+    text = err.decode()
+    assert "agent 192.0.2.1 sub-agent 0: 10 datagrams (0 lost)" in text, text  # each agent's sequence intact
+    assert "agent 198.51.100.1 sub-agent 0: 10 datagrams (0 lost)" in text, text
+
+
+def test_since_rewinds_to_a_time(server: NatsServer, tmp_path: Path) -> None:
+    before = [datagram(i, FRAMES[:1], agent="192.0.2.5") for i in range(1, 6)]
+    after = [datagram(i, FRAMES[:1], agent="192.0.2.5") for i in range(6, 9)]
+    with bridge("--publish", server.url) as b:
+        send(("127.0.0.1", b.udp), before)
+        _until(b, lambda s: s["published"] == 5, "first published")
+        cut = datetime.datetime.now(datetime.UTC)  # after the first five were received, before the next
+        send(("127.0.0.1", b.udp), after)
+        _until(b, lambda s: s["published"] == 8, "all published")
+    done = _consume(server.url, "--since", cut.isoformat(), out=tmp_path / "since.pcap")
+    assert b"sflow-bridge: 3 datagrams" in done.stderr, done.stderr
+    until = _consume(server.url, "--since", "1h", "--until", cut.isoformat(), out=tmp_path / "until.pcap")
+    assert b"sflow-bridge: 5 datagrams" in until.stderr, until.stderr
+
+
+def test_consumer_failures_are_one_line(server: NatsServer, tmp_path: Path) -> None:
+    none_yet = _consume(server.url, "--since", "1m", out=tmp_path / "a.pcap")  # nothing published: no stream
+    assert none_yet.returncode == 1 and b"no stream SFLOW on the bus" in none_yet.stderr, none_yet.stderr
+    port = server.port
+    server.stop()
+    gone = _consume(f"nats://127.0.0.1:{port}", "--since", "1m", out=tmp_path / "b.pcap")
+    assert gone.returncode == 1 and b"cannot reach nats://127.0.0.1:" in gone.stderr, gone.stderr
+    for flags, words in [(["--since", "yesterday"], "'yesterday' is not a time"),
+                         (["--since", "1m", "--until", "2m"], "--until is not after --since"),
+                         (["--agent", "10.0.0.0/8"], "--agent goes with --from")]:  # fmt: skip
+        cmd = [sys.executable, "-m", "bridge.cli.bridge", "-w", os.devnull, *flags]
+        if flags[0] != "--agent":
+            cmd += ["--from", f"nats://127.0.0.1:{port}"]
+        done = subprocess.run(cmd, capture_output=True, timeout=30)
+        assert done.returncode == 2 and words in done.stderr.decode().strip().splitlines()[-1], done.stderr
