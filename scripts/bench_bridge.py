@@ -24,6 +24,7 @@ import argparse
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -285,6 +286,87 @@ def talkers_live(rate: int, seconds: float, rounds: int) -> None:
           "bridge's CPU at this rate")  # fmt: skip
 
 
+class NatsServer:
+    """Debian's nats-server with JetStream on a free loopback port, its store in a temporary folder."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("nats-server") or shutil.which("nats-server", path="/usr/sbin")
+        if binary is None:
+            raise SystemExit("bench_bridge: nats-server is not installed (apt-get install nats-server)")
+        log = folder / "nats.log"
+        cmd = [binary, "-js", "-a", "127.0.0.1", "-p", "-1", "-sd", str(folder / "store"), "-l", str(log)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while "Server is ready" not in (log.read_text() if log.exists() else ""):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise SystemExit("bench_bridge: nats-server did not start")
+            time.sleep(0.02)  # its log says when it is ready
+        m = re.search(r"client connections on 127\.0\.0\.1:(\d+)", log.read_text())
+        assert m is not None
+        self.url = f"nats://127.0.0.1:{m.group(1)}"
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def bus(rate: int, seconds: float, rounds: int, replay: int) -> None:
+    """Publishing's cost at a fixed live rate (the bridge's CPU per datagram, --publish off and on, and what
+    was lost), then the consumer's replay rate into pcap beside the conversion of the same datagrams from a file."""
+    pop = Population(agents=50, flows=20_000, seed=11)
+    datagrams = [pop.datagram() for _ in range(20_000)]
+    with tempfile.TemporaryDirectory(prefix="sflow-bus-bench-") as tmp:
+        server = NatsServer(Path(tmp))
+        try:
+            print(f"\nlive UDP at {rate:,d} datagrams/s for {seconds:g} s, publishing off and on, {rounds} rounds:")
+            cost: dict[str, list[float]] = {"off": [], "on": []}
+            for _ in range(rounds):
+                for mode, extra in (("off", ()), ("on", ("--publish", server.url))):
+                    port = free_port()
+                    p = start_bridge(port, extra=extra)
+                    before = cpu_seconds(p.pid)
+                    sent = send_at(rate, seconds, port, datagrams)
+                    time.sleep(0.5)  # what is in the socket buffer is read before the CPU is counted
+                    used = cpu_seconds(p.pid) - before
+                    summary = stop_bridge(p)
+                    m = re.search(r"sflow-bridge: (\d+) datagrams", summary)
+                    got = int(m.group(1)) if m else 0
+                    pub = re.search(r"(\d+) datagrams published in (\d+) messages(?:, (\d+) not published)?", summary)
+                    published = f", {pub.group(1)} published in {pub.group(2)} messages" if pub else ""
+                    unpublished = f", {pub.group(3)} not published" if pub and pub.group(3) else ""
+                    cost[mode].append(used / max(got, 1) * 1e6)
+                    print(f"  publishing {mode:3}: sent {sent:8,d}, bridge counted {got:8,d} "
+                          f"({(sent - got) / max(sent, 1) * 100:.3f} % lost){published}{unpublished}, "
+                          f"{used / max(got, 1) * 1e6:.2f} us a datagram")  # fmt: skip
+            off, on = min(cost["off"]), min(cost["on"])
+            print(f"  best of each: {off:.2f} vs {on:.2f} us a datagram: publishing costs {(on / off - 1) * 100:.1f} %"
+                  " of the bridge's CPU at this rate")  # fmt: skip
+            # the replay: the stream now holds rounds x rate x seconds datagrams; a file of the same count beside it
+            info = subprocess.run([*BRIDGE, "--from", server.url, "--since", "1h", "--api", "none", "-w", os.devnull],
+                                  capture_output=True, env=ENV, timeout=600)  # fmt: skip
+            m = re.search(r"sflow-bridge: (\d+) datagrams", info.stderr.decode())
+            held = int(m.group(1)) if m else 0
+            path = Path(tmp) / "same.pcap"
+            write_capture(path, held)
+            best_bus = best_file = float("inf")
+            for _ in range(replay):
+                start = time.perf_counter()
+                subprocess.run([*BRIDGE, "--from", server.url, "--since", "1h", "--api", "none", "-w", os.devnull],
+                               capture_output=True, env=ENV, timeout=600, check=True)  # fmt: skip
+                best_bus = min(best_bus, time.perf_counter() - start)
+                start = time.perf_counter()
+                subprocess.run([*BRIDGE, "-r", str(path), "-w", os.devnull], capture_output=True, env=ENV,
+                               timeout=600, check=True)  # fmt: skip
+                best_file = min(best_file, time.perf_counter() - start)
+            print(
+                f"\nreplay of the {held:,d} datagrams the stream holds into pcap, best of {replay} (start-up included):"
+            )
+            print(f"  sflow-bridge --from --since 1h   {held / best_bus:10,.0f} datagrams/s   {best_bus:.2f} s")
+            print(f"  sflow-bridge -r (a file of as many) {held / best_file:7,.0f} datagrams/s   {best_file:.2f} s")
+        finally:
+            server.stop()
+
+
 def under_api_load(rate: int, seconds: float) -> float:
     """The same measure with two forwarding sessions and a client polling /agents/json ten times a second."""
     import json
@@ -388,7 +470,16 @@ def main() -> int:
         help="only the top talkers' live cost: CPU per datagram at --talkers-rate, sketch off and on",
     )
     p.add_argument("--talkers-rate", type=int, default=40_000)
+    p.add_argument(
+        "--only-bus",
+        action="store_true",
+        help="only the bus: publishing's cost at --bus-rate, and the consumer's replay rate into pcap",
+    )
+    p.add_argument("--bus-rate", type=int, default=40_000)
     args = p.parse_args()
+    if args.only_bus:
+        bus(args.bus_rate, args.seconds, args.repeat, args.repeat)
+        return 0
     if args.only_talkers:
         talkers_live(args.talkers_rate, args.seconds, args.repeat)
         return 0

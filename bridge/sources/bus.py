@@ -162,7 +162,10 @@ class Consumer:
                 except (TimeoutError, nats.errors.TimeoutError):
                     continue
                 self.messages += 1
-                await asyncio.to_thread(self._put, bytes(msg.data))
+                try:
+                    self._queue.put_nowait(msg.data)
+                except queue.Full:  # the output is slower: wait for it without holding up the event loop
+                    await asyncio.to_thread(self._put, msg.data)
                 if not self.follow and msg.metadata.num_pending == 0:
                     return  # caught up with what the stream retained
         finally:
