@@ -34,7 +34,7 @@ from bridge.pipeline.accounting import Accounting
 from bridge.pipeline.pcap_bridge import RCVBUF, Bridge, Output, drain
 from bridge.pipeline.talkers import BUDGET, Talkers
 from bridge.sflow.bus_frame import parse_duration, parse_size
-from bridge.transport.bus import Publisher
+from bridge.transport.bus import BusLink
 from bridge.transport.capture_stream import StreamHub
 from bridge.transport.forwarding import Forwarder, SessionError, StateError, parse_session
 
@@ -137,6 +137,8 @@ def run_udp(socks: list[socket.socket], bridge: Bridge, err: BinaryIO, watch_std
             out.flush()
             if forwarder is not None:
                 forwarder.flush()
+            if bridge.publisher is not None:
+                bridge.publisher.flush()
         if sig.stop and not out.closed:
             # what had arrived before the signal is still in the socket buffers: write that, and only
             # that (nothing that arrives later), within STOP_SECONDS even under a flood
@@ -354,7 +356,7 @@ def _consumer(args: argparse.Namespace, p: argparse.ArgumentParser) -> Consumer 
     return Consumer(args.from_bus, args.bus_stream, args.bus_subject, args.agent, since, until, follow, options, wants)
 
 
-def _publisher(args: argparse.Namespace, p: argparse.ArgumentParser) -> Publisher | None:
+def _publisher(args: argparse.Namespace, p: argparse.ArgumentParser) -> BusLink | None:
     """The bus publisher the options ask for (started by the caller), or None."""
     if not args.publish:
         return None
@@ -366,7 +368,15 @@ def _publisher(args: argparse.Namespace, p: argparse.ArgumentParser) -> Publishe
         retain_bytes = parse_size(args.retain_bytes) if args.retain_bytes else None
     except BusError as exc:
         p.error(str(exc))
-    return Publisher(args.publish, args.bus_stream, args.bus_subject, retain, retain_bytes, options)
+    config = {
+        "servers": args.publish,
+        "stream": args.bus_stream,
+        "prefix": args.bus_subject,
+        "retain": retain,
+        "retain_bytes": retain_bytes,
+        "creds": options.get("user_credentials"),
+    }  # the token: by environment
+    return BusLink(config)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -440,7 +450,11 @@ def main(argv: list[str] | None = None) -> int:
         bridge.publisher = publisher
         if api is not None:
             api.publisher = publisher
-        publisher.start()
+        try:
+            publisher.start()
+        except OSError as exc:
+            err.write(f"sflow-bridge: {exc}\n".encode())
+            return 1
     try:
         if args.read is not None:
             return run_file(args, bridge, err, sys.stdin.buffer)

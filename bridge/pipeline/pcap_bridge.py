@@ -22,7 +22,7 @@ from bridge.pipeline.talkers import Talkers
 from bridge.sflow import DecodeError, decode
 from bridge.sflow.headers import DISCARD, Headers, walk
 from bridge.sources.udp import source_text
-from bridge.transport.bus import Publisher
+from bridge.transport.bus import BusLink
 from bridge.transport.capture_stream import StreamHub
 from bridge.transport.forwarding import Forwarder
 
@@ -93,7 +93,7 @@ class Bridge:
         self.forwarder = forwarder
         self.hub = hub
         self.talkers: Talkers | None = None  # top talkers for the API, when it runs
-        self.publisher: Publisher | None = None  # the sFlow bus (--publish)
+        self.publisher: BusLink | None = None  # the sFlow bus (--publish)
 
     def datagram(self, data: bytes, source: str, sec: int, usec: int, now: float = 0.0) -> None:
         """Writes the datagram's sampled headers as pcap records, all under the Ethernet link type.

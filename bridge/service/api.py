@@ -54,7 +54,7 @@ from bridge.service.flows import MAX_TOP, QueryError, parse_by, report
 from bridge.service.history import History
 from bridge.service.http_server import ClientGone, Exchange, HttpServer, Request, is_loopback, json_error
 from bridge.sflow.reader import agent_text
-from bridge.transport.bus import Publisher
+from bridge.transport.bus import BusLink
 from bridge.transport.capture_stream import MAX_AGENT_PREFIXES, AgentMatch, StreamClient, StreamHub
 from bridge.transport.forwarding import NAME, Forwarder, SessionError, StateError, parse_session
 
@@ -109,7 +109,7 @@ class Api:
         self.started = time.time()
         self.server: HttpServer | None = None
         self.talkers: Talkers | None = None
-        self.publisher: Publisher | None = None  # the sFlow bus, when the bridge publishes to one
+        self.publisher: BusLink | None = None  # the sFlow bus, when the bridge publishes to one
         self.history = History(acct)
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(_Collector(self))  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ import threading
 from collections import Counter, deque
 from typing import TYPE_CHECKING, Any, Final
 
-from bridge.sflow.bus_frame import agent_subject, frame
+from bridge.sflow.bus_frame import FRAME, agent_subject, frame
 
 if TYPE_CHECKING:
     import asyncio
@@ -118,7 +118,8 @@ class Publisher:
                 pending_size=1, disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error,
                 **self.connect_options))  # fmt: skip
             while not connecting.done() and not self._stop.is_set():
-                self._drop_queued("the bus could not be reached")
+                if self.problem:  # an attempt failed: what waits is counted, not kept (the queue holds the first)
+                    self._drop_queued("the bus could not be reached")
                 await asyncio.wait({connecting}, timeout=BATCH_SECONDS)
             if not connecting.done():
                 connecting.cancel()
@@ -259,4 +260,160 @@ class Publisher:
             lines.append(f"  not published: {n} {reason}")
         if lost and self.problem:
             lines.append(f"  last problem: {self.problem}")
+        return "\n".join(lines) + "\n"
+
+
+PIPE_SIZE: Final = 1 << 20  # what the pipe to the publishing process holds (Linux allows 1 MB unprivileged)
+FLUSH_BYTES: Final = 256 * 1024  # handed over at least this often, even before the receive loop's flush
+REPORT_SECONDS: Final = 0.5
+
+
+class BusLink:
+    """The bridge's side of publishing: hands datagrams to a process of their own, which publishes them.
+
+    The receive loop only appends; :meth:`flush` writes what gathered to a non-blocking pipe.
+    The publishing process (``python -m bridge.transport.bus_worker``) runs :class:`Publisher`,
+    so nats-py's event loop never takes the receive loop's interpreter lock; it reports its
+    counters every half second. When it falls behind and the pipe is full, the datagrams
+    are counted as not published ("the publishing process was behind"), never waited for.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.stream = str(config["stream"])
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._rest = b""
+        self._rest_count = 0
+        self.behind = 0  # datagrams the pipe did not take
+        self.report: dict[str, Any] = {"servers": config["servers"], "stream": self.stream, "connected": False,
+                                       "published": 0, "messages": 0, "queued": 0, "unpublished": {},
+                                       "problem": ""}  # fmt: skip
+        self._proc: Any = None
+        self._fd = -1
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> None:
+        import json
+        import os
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "bridge.transport.bus_worker", json.dumps(self.config)]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
+        if proc.stdout.readline().strip() != b"ready":
+            proc.kill()
+            proc.wait()
+            raise OSError("the publishing process did not start")
+        self._proc = proc
+        self._fd = proc.stdin.fileno()
+        with contextlib.suppress(OSError, ImportError):
+            import fcntl
+
+            fcntl.fcntl(self._fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+        os.set_blocking(self._fd, False)
+        self._reader = threading.Thread(target=self._read_reports, name="bus-reports", daemon=True)
+        self._reader.start()
+
+    def _read_reports(self) -> None:
+        import json
+
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            with contextlib.suppress(ValueError):
+                self.report = json.loads(line)
+
+    # ---- the receive loop's side
+    def offer(self, data: bytes, now_us: int) -> None:
+        self._pending.append(FRAME.pack(now_us, len(data)))
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        import os
+
+        if not self._pending and not self._rest:
+            return
+        count = len(self._pending) // 2
+        chunk = b"".join(self._pending)
+        self._pending = []
+        self._size = 0
+        if self._rest:
+            try:
+                n = os.write(self._fd, self._rest)
+            except BlockingIOError:
+                n = 0
+            except BrokenPipeError:
+                n = len(self._rest)
+            self._rest = self._rest[n:]
+            if self._rest:
+                self.behind += count  # the process is behind: these are not handed over
+                return
+            self._rest_count = 0
+        try:
+            n = os.write(self._fd, chunk)
+        except BlockingIOError:
+            n = 0
+        except BrokenPipeError:
+            self.behind += count
+            return
+        if n < len(chunk):
+            # a datagram cut by the pipe goes on whole; the ones after it are not handed over
+            at = 0
+            taken = 0
+            while at < n:
+                size = FRAME.unpack_from(chunk, at)[1]
+                at += FRAME.size + size
+                taken += 1
+            self._rest = chunk[n:at]
+            self.behind += count - taken
+
+    def close(self, seconds: float = 2.0) -> None:
+        """Lets the publishing process publish what it has, for at most ``seconds``; reads its last report."""
+        import os
+        import time
+
+        if self._proc is None:
+            return
+        self.flush()
+        deadline = time.monotonic() + seconds
+        while self._rest and time.monotonic() < deadline:
+            try:
+                n = os.write(self._fd, self._rest)
+            except BlockingIOError:
+                n = 0
+                time.sleep(0.005)  # the pipe is full: the process reads it
+            except BrokenPipeError:
+                break
+            self._rest = self._rest[n:]
+        with contextlib.suppress(OSError):
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(max(deadline - time.monotonic(), 0.0) + 1.0)
+        except Exception:
+            self._proc.kill()
+            self._proc.wait()
+        if self._reader is not None:
+            self._reader.join(1.0)
+
+    def status(self) -> dict[str, Any]:
+        s = dict(self.report)
+        unpublished = dict(s.get("unpublished") or {})
+        if self.behind:
+            unpublished["the publishing process was behind"] = self.behind
+        s["unpublished"] = unpublished
+        return s
+
+    def summary(self) -> str:
+        s = self.status()
+        lost = sum(s["unpublished"].values())
+        line = f"sflow-bridge: bus {self.stream}: {s['published']} datagrams published in {s['messages']} messages"
+        lines = [line + (f", {lost} not published" if lost else "")]
+        for reason, n in sorted(s["unpublished"].items()):
+            lines.append(f"  not published: {n} {reason}")
+        if lost and s.get("problem"):
+            lines.append(f"  last problem: {s['problem']}")
         return "\n".join(lines) + "\n"
