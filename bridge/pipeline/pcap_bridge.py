@@ -11,7 +11,7 @@ import os
 import socket
 import time
 from collections import Counter
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol
 
 from bridge.pcap.bpf import CaptureFilter, FilterError
 from bridge.pcap.pcapng import PcapngWriter
@@ -22,7 +22,6 @@ from bridge.pipeline.talkers import Talkers
 from bridge.sflow import DecodeError, decode
 from bridge.sflow.headers import DISCARD, Headers, walk
 from bridge.sources.udp import source_text
-from bridge.transport.bus import BusLink
 from bridge.transport.capture_stream import StreamHub
 from bridge.transport.forwarding import Forwarder
 
@@ -75,6 +74,15 @@ _UNKNOWN_PROTOCOL = "with an unknown header protocol"
 _DROPS_LEFT_OUT = "dropped by their agent (discard samples: --pcapng writes them marked, --discards into pcap)"
 
 
+class Publisher(Protocol):
+    """Where --publish hands datagrams (bridge/transport/bus.py's BusLink; a protocol here, so that compiling this
+    module does not reach the bus's client)."""
+
+    def offer(self, data: bytes, now_us: int) -> None: ...
+
+    def flush(self) -> None: ...
+
+
 class Bridge:
     def __init__(
         self,
@@ -93,7 +101,7 @@ class Bridge:
         self.forwarder = forwarder
         self.hub = hub
         self.talkers: Talkers | None = None  # top talkers for the API, when it runs
-        self.publisher: BusLink | None = None  # the sFlow bus (--publish)
+        self.publisher: Publisher | None = None  # the sFlow bus (--publish)
 
     def datagram(self, data: bytes, source: str, sec: int, usec: int, now: float = 0.0) -> None:
         """Writes the datagram's sampled headers as pcap records, all under the Ethernet link type.

@@ -3,6 +3,7 @@ bridge wrote, as the README shows them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -24,7 +25,12 @@ PipeCapture = pytest.importorskip("pyshark.capture.pipe_capture").PipeCapture
 
 @pytest.fixture(autouse=True)
 def no_wakeup_fd_left() -> Iterator[None]:
-    """pyshark's asyncio loop is never closed and leaves its signal wake-up pipe set: later signals would fill it."""
+    """pyshark's asyncio loop is never closed and leaves its signal wake-up pipe set: later signals would fill it.
+
+    pyshark takes the thread's current event loop, which an earlier asyncio.run() (the bus tests) leaves unset:
+    each test gets one of its own."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     yield
     signal.set_wakeup_fd(-1)
 
