@@ -260,6 +260,20 @@ def live(rates: list[int], seconds: float) -> None:
     print(f"  highest loss-free rate: {best:,d} datagrams/s")
 
 
+def fixed_rate_run(rate: int, seconds: float, datagrams: list[bytes], api: str = "none",
+                   extra: tuple[str, ...] = ()) -> tuple[int, int, float, str]:  # fmt: skip
+    """A bridge fed live at ``rate`` for ``seconds``: (sent, counted by the bridge, its CPU seconds, its summary)."""
+    port = free_port()
+    p = start_bridge(port, api=api, extra=extra)
+    before = cpu_seconds(p.pid)
+    sent = send_at(rate, seconds, port, datagrams)
+    time.sleep(0.5)  # what is in the socket buffer is read before the CPU is counted
+    used = cpu_seconds(p.pid) - before
+    summary = stop_bridge(p)
+    m = re.search(r"sflow-bridge: (\d+) datagrams", summary)
+    return sent, int(m.group(1)) if m else 0, used, summary
+
+
 def talkers_live(rate: int, seconds: float, rounds: int) -> None:
     """The bridge's CPU per datagram at a fixed live rate, API on, the top-talkers sketch off and on, in rounds."""
     pop = Population(agents=50, flows=20_000, seed=11)
@@ -268,15 +282,7 @@ def talkers_live(rate: int, seconds: float, rounds: int) -> None:
     cost: dict[str, list[float]] = {"off": [], "on": []}
     for _ in range(rounds):
         for mode, extra in (("off", ("--top-talkers", "0")), ("on", ())):
-            port = free_port()
-            p = start_bridge(port, api="127.0.0.1:0", extra=extra)
-            before = cpu_seconds(p.pid)
-            sent = send_at(rate, seconds, port, datagrams)
-            time.sleep(0.5)  # what is in the socket buffer is read before the CPU is counted
-            used = cpu_seconds(p.pid) - before
-            summary = stop_bridge(p)
-            m = re.search(r"sflow-bridge: (\d+) datagrams", summary)
-            got = int(m.group(1)) if m else 0
+            sent, got, used, _ = fixed_rate_run(rate, seconds, datagrams, "127.0.0.1:0", extra)
             cost[mode].append(used / max(got, 1) * 1e6)
             print(f"  talkers {mode:3}: sent {sent:8,d}, bridge counted {got:8,d} "
                   f"({(sent - got) / max(sent, 1) * 100:.3f} % lost), {used:.2f} CPU s, "
@@ -322,15 +328,7 @@ def bus(rate: int, seconds: float, rounds: int, replay: int) -> None:
             cost: dict[str, list[float]] = {"off": [], "on": []}
             for _ in range(rounds):
                 for mode, extra in (("off", ()), ("on", ("--publish", server.url))):
-                    port = free_port()
-                    p = start_bridge(port, extra=extra)
-                    before = cpu_seconds(p.pid)
-                    sent = send_at(rate, seconds, port, datagrams)
-                    time.sleep(0.5)  # what is in the socket buffer is read before the CPU is counted
-                    used = cpu_seconds(p.pid) - before
-                    summary = stop_bridge(p)
-                    m = re.search(r"sflow-bridge: (\d+) datagrams", summary)
-                    got = int(m.group(1)) if m else 0
+                    sent, got, used, summary = fixed_rate_run(rate, seconds, datagrams, extra=extra)
                     pub = re.search(r"(\d+) datagrams published in (\d+) messages(?:, (\d+) not published)?", summary)
                     published = f", {pub.group(1)} published in {pub.group(2)} messages" if pub else ""
                     unpublished = f", {pub.group(3)} not published" if pub and pub.group(3) else ""

@@ -251,17 +251,6 @@ class Publisher:
             "problem": self.problem,
         }
 
-    def summary(self) -> str:
-        s = self.status()
-        lost = sum(s["unpublished"].values())
-        line = f"sflow-bridge: bus {self.stream}: {self.published} datagrams published in {self.messages} messages"
-        lines = [line + (f", {lost} not published" if lost else "")]
-        for reason, n in sorted(s["unpublished"].items()):
-            lines.append(f"  not published: {n} {reason}")
-        if lost and self.problem:
-            lines.append(f"  last problem: {self.problem}")
-        return "\n".join(lines) + "\n"
-
 
 PIPE_SIZE: Final = 1 << 20  # what the pipe to the publishing process holds (Linux allows 1 MB unprivileged)
 FLUSH_BYTES: Final = 256 * 1024  # handed over at least this often, even before the receive loop's flush
