@@ -1,9 +1,20 @@
-"""The images' HEALTHCHECK: is a socket bound to the sFlow UDP port in this container?"""
+"""The images' HEALTHCHECK: is a socket bound to the sFlow UDP port in this container?
+
+A bridge that reads the bus (``--from nats://HOST:PORT``) has no UDP socket: it is
+healthy while it holds a TCP connection to the bus's port.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from urllib.parse import urlsplit
+
+ESTABLISHED = "01"  # the st column of /proc/net/tcp
+
+
+def _port(hexport: str) -> int:
+    return int(hexport.rsplit(":", 1)[1], 16)
 
 
 def listening(port: int) -> bool:
@@ -12,16 +23,46 @@ def listening(port: int) -> bool:
             with open(name) as f:
                 next(f)
                 for line in f:
-                    local = line.split()[1]
-                    if int(local.rsplit(":", 1)[1], 16) == port:
+                    if _port(line.split()[1]) == port:
                         return True
         except (OSError, StopIteration, IndexError, ValueError):
             continue
     return False
 
 
+def connected(port: int) -> bool:
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == ESTABLISHED and _port(fields[2]) == port:
+                        return True
+        except (OSError, StopIteration, IndexError, ValueError):
+            continue
+    return False
+
+
+def bus_port(args: list[str]) -> int | None:
+    """The port of the first ``--from`` server, or None when the bridge reads UDP."""
+    for i, a in enumerate(args[:-1]):
+        if a == "--from":
+            try:
+                return urlsplit(args[i + 1]).port or 4222
+            except ValueError:
+                return 4222
+    return None
+
+
 def main() -> int:
     args = os.environ.get("SFLOW_BRIDGE_ARGS", "").split()
+    bus = bus_port(args)
+    if bus is not None:
+        if connected(bus):
+            return 0
+        sys.stderr.write(f"no connection to the bus (TCP port {bus})\n")
+        return 1
     port = int(args[args.index("-p") + 1]) if "-p" in args[:-1] else 6343
     if listening(port):
         return 0

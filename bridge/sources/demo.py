@@ -88,10 +88,10 @@ class Agent:
 class Population:
     """Yields sFlow datagrams from ``agents`` agents sampling ``flows`` flows."""
 
-    def __init__(self, agents: int = 50, flows: int = 20_000, seed: int = 1) -> None:
+    def __init__(self, agents: int = 50, flows: int = 20_000, seed: int = 1, first_agent: int = 0) -> None:
         self.rnd = random.Random(seed)
         self.flows = [Flow(self.rnd, i) for i in range(flows)]
-        self.agents = [Agent(self.rnd, i) for i in range(agents)]
+        self.agents = [Agent(self.rnd, first_agent + i) for i in range(agents)]
         self.first = 0  # agents that have sent: each sends once, in order, before the rest is at random
 
     def datagram(self) -> bytes:

@@ -62,6 +62,7 @@ class Publisher:
         self.unpublished: Counter[str] = Counter()  # datagrams, by reason
         self.overflow = 0  # datagrams refused by a full queue: the receive loop's own count
         self.connected = False
+        self.stream_ready = False  # the stream exists with this bridge's settings
         self.problem = ""  # the last thing that went wrong, for the summary
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -136,13 +137,13 @@ class Publisher:
             return
         self.connected = True
         js = nc.jetstream(timeout=ACK_SECONDS)
-        stream_ready = await self._ensure_stream(js)
+        stream_ready = self.stream_ready = await self._ensure_stream(js)
         limit = asyncio.Semaphore(IN_FLIGHT)
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not self._stop.is_set() or (self.queue and self.connected):
                 if not stream_ready:
-                    stream_ready = await self._ensure_stream(js)
+                    stream_ready = self.stream_ready = await self._ensure_stream(js)
                 batch = self._take()
                 if not batch:
                     await asyncio.sleep(BATCH_SECONDS)
@@ -244,6 +245,7 @@ class Publisher:
             "servers": self.servers,
             "stream": self.stream,
             "connected": self.connected,
+            "ready": self.connected and self.stream_ready,
             "published": self.published,
             "messages": self.messages,
             "queued": len(self.queue),
@@ -276,11 +278,12 @@ class BusLink:
         self._rest_count = 0
         self.behind = 0  # datagrams the pipe did not take
         self.report: dict[str, Any] = {"servers": config["servers"], "stream": self.stream, "connected": False,
-                                       "published": 0, "messages": 0, "queued": 0, "unpublished": {},
+                                       "ready": False, "published": 0, "messages": 0, "queued": 0, "unpublished": {},
                                        "problem": ""}  # fmt: skip
         self._proc: Any = None
         self._fd = -1
         self._reader: threading.Thread | None = None
+        self._closing = False
 
     def start(self) -> None:
         import json
@@ -307,11 +310,27 @@ class BusLink:
 
     def _read_reports(self) -> None:
         import json
+        import sys
 
         assert self._proc is not None and self._proc.stdout is not None
+        said: bool | None = None  # what the log said last: publishing, or not
         for line in self._proc.stdout:
             with contextlib.suppress(ValueError):
                 self.report = json.loads(line)
+            if self._closing:
+                continue
+            # one line each time the bus comes or goes (not while it is still being reached): the log says when
+            ready = bool(self.report.get("ready"))
+            if ready != said and (ready or self.report.get("problem")):
+                said = ready
+                sys.stderr.write(self._readiness(ready))
+
+    def _readiness(self, ready: bool) -> str:
+        servers = ", ".join(self.config["servers"])
+        if ready:
+            return f"sflow-bridge: publishing to {servers}, stream {self.stream}\n"
+        problem = self.report.get("problem") or "disconnected"
+        return f"sflow-bridge: not publishing to {servers} ({problem}): counting what is not published\n"
 
     # ---- the receive loop's side
     def offer(self, data: bytes, now_us: int) -> None:
@@ -367,6 +386,7 @@ class BusLink:
 
         if self._proc is None:
             return
+        self._closing = True
         self.flush()
         deadline = time.monotonic() + seconds
         while self._rest and time.monotonic() < deadline:

@@ -35,6 +35,7 @@ class Bridge:
         self.proc = proc
         self.udp = udp
         self.base = f"http://127.0.0.1:{api}"
+        self.said = b""  # all it wrote on stderr, once it stopped
 
     def call(self, method: str, path: str, body: object = None, raw: bytes | None = None,
              token: str | None = None) -> tuple[int, object]:  # fmt: skip
@@ -80,11 +81,12 @@ def start_bridge(*extra: str, api_host: str = "127.0.0.1",
 def bridge(*extra: str) -> Iterator[Bridge]:
     proc, udp, api, seen = start_bridge(*extra)
     assert b"HTTP API on" in seen
+    b = Bridge(proc, udp, api)
     try:
-        yield Bridge(proc, udp, api)
+        yield b
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=10)  # read its stderr: a summary of thousands of agents outgrows the pipe
+        b.said = seen + proc.communicate(timeout=10)[1]  # read: a summary of thousands of agents outgrows the pipe
 
 
 @contextmanager

@@ -117,6 +117,10 @@ def test_the_bus_down_and_back(server: NatsServer) -> None:
     _, messages = _stream(server.url)
     stored = [data for _, payload in messages for _, data in unframe(payload)]
     assert stored == batch[:5] + batch[10:]
+    said = [line for line in b.said.decode().splitlines() if "publishing to" in line]  # the log says when
+    assert [line.split(" to ")[0] for line in said] == ["sflow-bridge: publishing", "sflow-bridge: not publishing",
+                                                       "sflow-bridge: publishing"], said  # fmt: skip
+    assert f"not publishing to {server.url} (" in said[1], said
 
 
 def test_retention_by_size(server: NatsServer) -> None:
@@ -170,6 +174,7 @@ def test_bus_unreachable_counts_and_the_capture_goes_on(tmp_path: Path) -> None:
         assert bus["unpublished"] == {"the bus could not be reached": 3} and "cannot reach the bus" in bus["problem"]
         _, totals = b.call("GET", "/analyzer/json")
         assert isinstance(totals, dict) and totals["packetsWritten"] == 3 * len(FRAMES)
+    assert f"sflow-bridge: not publishing to {url} (cannot reach the bus: ".encode() in b.said, b.said
 
 
 def _consume(url: str, *flags: str, out: Path) -> subprocess.CompletedProcess[bytes]:
