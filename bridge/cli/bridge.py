@@ -167,11 +167,12 @@ def run_bus(consumer: Consumer, bridge: Bridge, err: BinaryIO) -> int:
     from bridge.sources.bus import BusEnded
 
     sig = _Signals()
+    consumer.should_stop = lambda: sig.stop
     out = bridge.out
     warn = _warner(err)
     where = ", ".join(consumer.servers)
     warn(f"sflow-bridge: reading stream {consumer.stream} ({consumer.subject}) from {where}\n")
-    status = 0
+    ended = ""
     last_flush = time.monotonic()
     try:
         for ts, data in consumer:
@@ -183,13 +184,15 @@ def run_bus(consumer: Consumer, bridge: Bridge, err: BinaryIO) -> int:
             if sig.stop or out.closed:
                 break
     except BusEnded as exc:
-        warn(f"sflow-bridge: {exc}\n")
-        status = 1
+        ended = f"sflow-bridge: {exc}\n"
     finally:
         consumer.close()
         out.flush()
     warn(bridge.acct.summary())
-    return status
+    if ended:
+        warn(ended)  # last: the line a log's tail, or Wireshark's dialog, shows
+        return 1
+    return 0
 
 
 def run_file(args: argparse.Namespace, bridge: Bridge, err: BinaryIO, stdin: BinaryIO) -> int:
@@ -420,6 +423,14 @@ def main(argv: list[str] | None = None) -> int:
     socks = open_udp(args, err) if args.read is None and consumer is None else []
     if args.read is None and consumer is None and not socks:
         return 1
+    if consumer is not None:
+        from bridge.sources.bus import BusEnded
+
+        try:
+            consumer.start()  # the bus reached and its stream found before a pcap header is written
+        except BusEnded as exc:
+            err.write(f"sflow-bridge: {exc}\n".encode())
+            return 1
     try:
         stream = sys.stdout.buffer if to_stdout else open(args.write, "wb")  # noqa: SIM115
     except OSError as exc:

@@ -1,7 +1,8 @@
 """``sflow-bridge extcap``: an "sFlow" capture interface for Wireshark and tshark.
 
-Two interfaces: ``sflow`` listens for sFlow on a UDP port of the desktop; ``sflow-http``
-pulls the live stream of a remote bridge (``/capture.pcap``). Either way the capture
+Three interfaces: ``sflow`` listens for sFlow on a UDP port of the desktop; ``sflow-http``
+pulls the live stream of a remote bridge (``/capture.pcap``); ``sflow-bus`` reads the
+sFlow bus (NATS JetStream), live or from a time in the past. Each way the capture
 filter typed in Wireshark is applied by the bridge (Wireshark does not apply it to
 extcap data), and the stream is pcapng with the agent, ports and sampling rate of
 every packet. ``sflow-bridge extcap --install`` puts a launcher in the personal
@@ -39,6 +40,7 @@ def interfaces() -> str:
         f"extcap {{version={__version__}}}\n"
         "interface {value=sflow}{display=sFlow: sampled packets received on a UDP port}\n"
         "interface {value=sflow-http}{display=sFlow: sampled packets from a bridge over HTTP}\n"
+        "interface {value=sflow-bus}{display=sFlow: sampled packets from the sFlow bus (NATS)}\n"
     )
 
 
@@ -47,6 +49,19 @@ def dlts() -> str:
 
 
 def config(interface: str) -> str:
+    if interface == "sflow-bus":
+        return (
+            "arg {number=0}{call=--server}{display=Bus}{type=string}{default=nats://127.0.0.1:4222}"
+            "{tooltip=a NATS server with the stream the bridges publish to (tls:// for TLS)}{required=true}\n"
+            "arg {number=1}{call=--since}{display=Replay from}{type=string}"
+            "{tooltip=empty: live; 15m (ago), or a time such as 2026-12-03T03:00Z}\n"
+            "arg {number=2}{call=--follow}{display=Go on live after the replay}{type=boolflag}{default=true}\n"
+            "arg {number=3}{call=--agent}{display=Agents}{type=string}"
+            "{tooltip=empty: every agent; or prefixes such as 10.1.0.0/16 2001:db8::/32}\n"
+            "arg {number=4}{call=--stream}{display=Stream}{type=string}{default=SFLOW}\n"
+            "arg {number=5}{call=--creds}{display=Credentials file}{type=fileselect}{mustexist=true}"
+            "{tooltip=a NATS .creds file; or leave empty (a token: set SFLOW_BRIDGE_BUS_TOKEN)}\n"
+        )
     if interface == "sflow-http":
         return (
             "arg {number=0}{call=--url}{display=Bridge URL}{type=string}{default=http://127.0.0.1:8008}"
@@ -97,6 +112,24 @@ def capture_udp(args: argparse.Namespace, run_bridge: Callable[[list[str]], int]
     argv = ["-p", str(args.port), "-w", args.fifo, "--pcapng", "--api", "none"]
     if args.bind:
         argv += ["-b", args.bind]
+    return _run_bridge(argv, args, run_bridge)
+
+
+def capture_bus(args: argparse.Namespace, run_bridge: Callable[[list[str]], int]) -> int:
+    """The bridge reading the bus; a replay without --follow ends by itself, which ends the capture."""
+    argv = ["--from", args.server, "--bus-stream", args.stream or "SFLOW", "-w", args.fifo, "--pcapng", "--api", "none"]
+    if args.since:
+        argv += ["--since", args.since]
+        if args.follow:
+            argv.append("--follow")
+    for prefix in (args.agent or "").replace(",", " ").split():
+        argv += ["--agent", prefix]
+    if args.creds:
+        argv += ["--bus-creds", args.creds]
+    return _run_bridge(argv, args, run_bridge)
+
+
+def _run_bridge(argv: list[str], args: argparse.Namespace, run_bridge: Callable[[list[str]], int]) -> int:
     if args.extcap_capture_filter:
         argv += ["-f", args.extcap_capture_filter]
     kept = _Kept()
@@ -255,6 +288,9 @@ def _sh(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
+INTERFACES = ("sflow", "sflow-http", "sflow-bus")
+
+
 def main(argv: list[str], run_bridge: Callable[[list[str]], int]) -> int:
     p = argparse.ArgumentParser(prog="sflow-bridge extcap", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -271,6 +307,12 @@ def main(argv: list[str], run_bridge: Callable[[list[str]], int]) -> int:
     p.add_argument("--bind")
     p.add_argument("--url", default="http://127.0.0.1:8008")
     p.add_argument("--token", default=os.environ.get("SFLOW_BRIDGE_API_TOKEN"))
+    p.add_argument("--server", default="nats://127.0.0.1:4222")
+    p.add_argument("--since")
+    p.add_argument("--follow", action="store_true")
+    p.add_argument("--agent")
+    p.add_argument("--stream", default="SFLOW")
+    p.add_argument("--creds")
     p.add_argument("--install", action="store_true", help="install the launcher in Wireshark's personal extcap folder")
     p.add_argument("--folder", type=Path, help="with --install: this folder instead")
     args, _unknown = p.parse_known_args(argv)  # Wireshark may pass options newer than this program
@@ -279,8 +321,8 @@ def main(argv: list[str], run_bridge: Callable[[list[str]], int]) -> int:
     if args.extcap_interfaces:
         sys.stdout.write(interfaces())
         return 0
-    if args.extcap_interface not in ("sflow", "sflow-http"):
-        p.error("--extcap-interface must be sflow or sflow-http")
+    if args.extcap_interface not in INTERFACES:
+        p.error("--extcap-interface must be sflow, sflow-http or sflow-bus")
     if args.extcap_dlts:
         sys.stdout.write(dlts())
         return 0
@@ -291,7 +333,11 @@ def main(argv: list[str], run_bridge: Callable[[list[str]], int]) -> int:
         if not args.fifo:
             p.error("--capture needs --fifo")
         try:
-            return capture_http(args) if args.extcap_interface == "sflow-http" else capture_udp(args, run_bridge)
+            if args.extcap_interface == "sflow-http":
+                return capture_http(args)  # pulls the stream itself: no bridge in this process
+            if args.extcap_interface == "sflow-bus":
+                return capture_bus(args, run_bridge)
+            return capture_udp(args, run_bridge)
         except CaptureFailed as exc:
             fail(str(exc), None if exc.fifo_closed else args.fifo)
         except Exception as exc:  # noqa: BLE001 - Wireshark shows one line, never a traceback

@@ -24,6 +24,7 @@ from bridge.sflow.bus_frame import BusError, agent_filter, unframe
 
 QUEUED: Final = 256  # messages handed over at once (each up to 256 KB of datagrams)
 CONNECT_SECONDS: Final = 5.0
+WAKE_SECONDS: Final = 0.25  # a reader waiting for live datagrams looks this often whether it was told to stop
 _END: Final = object()
 
 
@@ -59,17 +60,34 @@ class Consumer:
         self._queue: queue.Queue[object] = queue.Queue(QUEUED)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = threading.Event()  # connected and the stream found, or given up
+        self._ready = False
         self.error = ""
+        self.should_stop: Callable[[], bool] = lambda: False  # a signal's flag: a quiet stream must not hold a stop
+
+    def start(self) -> None:
+        """Connects and finds the stream, or raises BusEnded with the reason: before any output is written."""
+        self._thread = threading.Thread(target=self._run, name="bus-consumer", daemon=True)
+        self._thread.start()
+        self._started.wait(CONNECT_SECONDS + 10)  # connecting gives up after CONNECT_SECONDS
+        if not self._ready:
+            self.close()
+            raise BusEnded(self.error or f"no answer from {', '.join(self.servers)}")
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         """(receive time in microseconds, datagram), in the stream's order; BusEnded if it cannot be read."""
-        self._thread = threading.Thread(target=self._run, name="bus-consumer", daemon=True)
-        self._thread.start()
+        if self._thread is None:
+            self.start()
         since_us = int(self.since * 1_000_000) if self.since is not None else None
         until_us = int(self.until * 1_000_000) if self.until is not None else None
         wants = self.wants
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=WAKE_SECONDS)
+            except queue.Empty:
+                if self.should_stop():
+                    return
+                continue
             if item is _END:
                 if self.error:
                     raise BusEnded(self.error)
@@ -113,6 +131,7 @@ class Consumer:
             self.error = str(exc)
         except Exception as exc:  # one line for the user, whatever nats-py raised
             self.error = f"the bus: {type(exc).__name__}: {exc}"
+        self._started.set()
         self._stop.set()
         try:
             self._queue.put_nowait(_END)
@@ -145,6 +164,8 @@ class Consumer:
                 await js.stream_info(self.stream)
             except Exception as exc:
                 raise BusEnded(f"no stream {self.stream} on the bus ({type(exc).__name__}: {exc})") from None
+            self._ready = True
+            self._started.set()
             if self.since is not None:
                 start = datetime.datetime.fromtimestamp(self.since, datetime.UTC)
                 config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start)

@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -245,6 +246,8 @@ def test_consumer_failures_are_one_line(server: NatsServer, tmp_path: Path) -> N
     server.stop()
     gone = _consume(f"nats://127.0.0.1:{port}", "--since", "1m", out=tmp_path / "b.pcap")
     assert gone.returncode == 1 and b"cannot reach nats://127.0.0.1:" in gone.stderr, gone.stderr
+    assert gone.stderr.count(b"\n") == 1, gone.stderr  # one line
+    assert not (tmp_path / "a.pcap").exists() and not (tmp_path / "b.pcap").exists()  # found out before any output
     for flags, words in [(["--since", "yesterday"], "'yesterday' is not a time"),
                          (["--since", "1m", "--until", "2m"], "--until is not after --since"),
                          (["--agent", "10.0.0.0/8"], "--agent goes with --from")]:  # fmt: skip
@@ -253,3 +256,16 @@ def test_consumer_failures_are_one_line(server: NatsServer, tmp_path: Path) -> N
             cmd += ["--from", f"nats://127.0.0.1:{port}"]
         done = subprocess.run(cmd, capture_output=True, timeout=30)
         assert done.returncode == 2 and words in done.stderr.decode().strip().splitlines()[-1], done.stderr
+
+
+def test_a_live_reader_of_a_quiet_stream_stops_at_once(server: NatsServer, tmp_path: Path) -> None:
+    with bridge("--publish", server.url) as b:
+        send(("127.0.0.1", b.udp), [datagram(1, FRAMES)])
+        _until(b, lambda s: s["published"] == 1, "published")
+    cmd = [sys.executable, "-m", "bridge.cli.bridge", "--from", server.url, "--api", "none", "-w", str(tmp_path / "o")]
+    reader = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+    assert reader.stderr is not None
+    assert b"reading stream SFLOW" in reader.stderr.readline()
+    reader.send_signal(signal.SIGTERM)  # nothing comes: before the change, it waited for a datagram for ever
+    _, said = reader.communicate(timeout=5)
+    assert reader.returncode == 0 and b"sflow-bridge: 0 datagrams" in said, said

@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from tests.agent import datagram, packets, send
 from tests.integration.test_api import bridge
+from tests.natsd import NatsServer, require
 
 FRAMES = [f for _, f in packets()]
 pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
@@ -50,6 +52,7 @@ def test_tshark_lists_the_interfaces(installed: dict[str, str]) -> None:
     out = subprocess.run(["tshark", "-D"], capture_output=True, text=True, timeout=60, env=installed).stdout
     assert "sflow (sFlow: sampled packets received on a UDP port)" in out
     assert "sflow-http (sFlow: sampled packets from a bridge over HTTP)" in out
+    assert "sflow-bus (sFlow: sampled packets from the sFlow bus (NATS))" in out
 
 
 def capture(env: dict[str, str], args: list[str], sender: callable) -> tuple[str, str]:  # type: ignore[valid-type]
@@ -203,3 +206,44 @@ def test_udp_mode_failures_are_one_line(installed: dict[str, str]) -> None:
     assert status == 1
     assert reason.startswith("sflow-bridge extcap: unable to open a UDP socket for sFlow (")
     assert reason.endswith(f"port = {port} : Address already in use)")
+
+
+def test_bus_mode_replays_the_stream_then_ends(installed: dict[str, str], tmp_path: Path) -> None:
+    require()
+    bus = NatsServer(tmp_path).start()
+    try:
+        site_a = [datagram(i, FRAMES, agent="192.0.2.11") for i in range(1, 6)]
+        site_b = [datagram(i, FRAMES, agent="198.51.100.22") for i in range(1, 4)]
+        with bridge("--publish", bus.url) as b:
+            send(("127.0.0.1", b.udp), site_a + site_b)
+            deadline = time.monotonic() + 20
+            while b.call("GET", "/analyzer/json")[1]["bus"]["published"] < 8:  # type: ignore[index]
+                assert time.monotonic() < deadline, "not published"
+                time.sleep(0.05)  # polling the publisher's counter
+        bus_args = ["-i", "sflow-bus", "-o", f"extcap.sflow_bus.server:{bus.url}", "-o", "extcap.sflow_bus.since:15m",
+                    "-o", "extcap.sflow_bus.follow:false"]  # fmt: skip
+        # the replay ends by itself, and so does tshark: every packet of both agents, the capture filter applied
+        r = subprocess.run(["tshark", "-n", *bus_args, "-f", "udp port 53"], capture_output=True, text=True,
+                           timeout=60, env=installed)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        dns = sum(1 for f in FRAMES if b"example" in f)
+        assert len(r.stdout.splitlines()) == 8 * dns and "Standard query" in r.stdout, r.stdout + r.stderr
+        assert "extcap pipe" not in r.stderr
+        # an agent prefix: only that agent's packets, with its interface in pcapng
+        one = ["-o", "extcap.sflow_bus.agent:198.51.100.0/24", "-T", "fields", "-e", "frame.interface_name"]
+        r = subprocess.run(["tshark", "-n", *bus_args, *one], capture_output=True, text=True, timeout=60, env=installed)
+        names = r.stdout.split()
+        assert len(names) == 3 * len(FRAMES) and all(n.startswith("198.51.100.22-") for n in names), r.stdout
+        assert not extcap_running()
+        bus.stop()  # a bus that is not there: one line, at once
+        status, reason = failed_capture(installed, bus_args)
+        assert status == 1 and reason.startswith(f"sflow-bridge extcap: cannot reach {bus.url}: "), reason
+    finally:
+        bus.stop()
+
+
+def test_bus_mode_config_offers_the_replay(installed: dict[str, str]) -> None:
+    cmd = [sys.executable, "-m", "bridge.cli.bridge", "extcap", "--extcap-interface", "sflow-bus", "--extcap-config"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=installed).stdout
+    calls = [line.split("{call=")[1].split("}")[0] for line in out.splitlines()]
+    assert calls == ["--server", "--since", "--follow", "--agent", "--stream", "--creds"], out
