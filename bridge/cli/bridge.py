@@ -40,7 +40,7 @@ from bridge.transport.forwarding import Forwarder, SessionError, StateError, par
 
 if TYPE_CHECKING:
     from bridge.service.api import Api
-    from bridge.sources.bus import Consumer
+    from bridge.sources.bus import BusReader
 
 STOP_SECONDS = 0.5  # after SIGTERM or ^C: writing what had arrived, and the forwarding process's last copies
 TOKEN_ENV = "SFLOW_BRIDGE_API_TOKEN"
@@ -162,7 +162,7 @@ def run_udp(socks: list[socket.socket], bridge: Bridge, err: BinaryIO, watch_std
     return 0
 
 
-def run_bus(consumer: Consumer, bridge: Bridge, err: BinaryIO) -> int:
+def run_bus(consumer: BusReader, bridge: Bridge, err: BinaryIO) -> int:
     """Every datagram the bus holds from --since (then live with --follow), with the time it was first received."""
     from bridge.sources.bus import BusEnded
 
@@ -174,9 +174,11 @@ def run_bus(consumer: Consumer, bridge: Bridge, err: BinaryIO) -> int:
     warn(f"sflow-bridge: reading stream {consumer.stream} ({consumer.subject}) from {where}\n")
     ended = ""
     last_flush = time.monotonic()
+    rest = b""
     try:
-        for ts, data in consumer:
-            bridge.datagram(data, "-", ts // 1_000_000, ts % 1_000_000)
+        for chunk in consumer.chunks():
+            buf = rest + chunk if rest else chunk
+            rest = buf[bridge.from_records(buf) :]
             now = time.monotonic()
             if out.pending and (consumer.idle() or now - last_flush > 0.1):
                 out.flush()
@@ -189,6 +191,8 @@ def run_bus(consumer: Consumer, bridge: Bridge, err: BinaryIO) -> int:
         consumer.close()
         out.flush()
     warn(bridge.acct.summary())
+    for note in consumer.notes():
+        warn(f"sflow-bridge: {note}\n")
     if ended:
         warn(ended)  # last: the line a log's tail, or Wireshark's dialog, shows
         return 1
@@ -329,7 +333,7 @@ def _bus_options(args: argparse.Namespace, p: argparse.ArgumentParser, urls: lis
     return options
 
 
-def _consumer(args: argparse.Namespace, p: argparse.ArgumentParser) -> Consumer | None:
+def _consumer(args: argparse.Namespace, p: argparse.ArgumentParser) -> BusReader | None:
     if not args.from_bus:
         for flag, given in (("--agent", args.agent), ("--since", args.since), ("--until", args.until),
                             ("--follow", args.follow)):  # fmt: skip
@@ -338,13 +342,13 @@ def _consumer(args: argparse.Namespace, p: argparse.ArgumentParser) -> Consumer 
         return None
     if args.read is not None or args.publish:
         p.error("--from reads the bus: it goes with neither -r nor --publish")
-    from bridge.sflow.bus_frame import BusError, agent_of, parse_time
-    from bridge.sources.bus import Consumer
+    from bridge.sflow.bus_frame import BusError, parse_time
+    from bridge.sources.bus import BusReader
     from bridge.transport.capture_stream import AgentMatch
 
-    options = _bus_options(args, p, args.from_bus, "--from")
+    _bus_options(args, p, args.from_bus, "--from")
     try:
-        match = AgentMatch(args.agent)
+        AgentMatch(args.agent)  # checked here: the reading process takes them as they are
     except ValueError as exc:
         p.error(f"--agent: {exc}")
     try:
@@ -355,8 +359,8 @@ def _consumer(args: argparse.Namespace, p: argparse.ArgumentParser) -> Consumer 
     if since is not None and until is not None and until <= since:
         p.error("--until is not after --since")
     follow = args.follow or since is None
-    wants = (lambda data: match(agent_of(data))) if match else None
-    return Consumer(args.from_bus, args.bus_stream, args.bus_subject, args.agent, since, until, follow, options, wants)
+    return BusReader(args.from_bus, args.bus_stream, args.bus_subject, args.agent, since, until, follow,
+                     args.bus_creds)  # fmt: skip
 
 
 def _publisher(args: argparse.Namespace, p: argparse.ArgumentParser) -> BusLink | None:

@@ -20,6 +20,7 @@ from bridge.pcap.writer import DLT_EN10MB, OWN_LINKTYPE, RECORD_HEADER, SYNTH_ET
 from bridge.pipeline.accounting import Accounting
 from bridge.pipeline.talkers import Talkers
 from bridge.sflow import DecodeError, decode
+from bridge.sflow.bus_frame import FRAME as BUS_RECORD
 from bridge.sflow.headers import DISCARD, Headers, walk
 from bridge.sources.udp import source_text
 from bridge.transport.capture_stream import StreamHub
@@ -160,6 +161,23 @@ class Bridge:
                 self.datagram(item.data, "-", item.ts_sec, item.ts_usec)
             if out.closed:
                 break
+
+    def from_records(self, buf: bytes) -> int:
+        """Every whole bus record of ``buf`` (receive time in microseconds, length, datagram), in order; returns
+        where the first one not whole begins. Stops early when the output's reader has gone."""
+        out = self.out
+        head = BUS_RECORD.size
+        end = len(buf)
+        at = 0
+        while end - at >= head:
+            ts, n = BUS_RECORD.unpack_from(buf, at)
+            if end - at - head < n:
+                break
+            self.datagram(buf[at + head : at + head + n], "-", ts // 1_000_000, ts % 1_000_000)
+            at += head + n
+            if out.closed:
+                break
+        return at
 
     @staticmethod
     def frame(

@@ -84,6 +84,27 @@ def unframe(payload: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
+def records_within(payload: bytes, since_us: int | None, until_us: int | None) -> bool | None:
+    """Is every record of a message within [since, until]? None if the message is not whole framing.
+
+    Reads the frame headers only: a message that is wholly within can be handed on as it is.
+    """
+    if payload[:4] != MAGIC:
+        return None
+    size = FRAME.size
+    end = len(payload)
+    at = 4
+    within = True
+    while at < end:
+        if at + size > end:
+            return None
+        ts, n = FRAME.unpack_from(payload, at)
+        at += size + n
+        if (since_us is not None and ts < since_us) or (until_us is not None and ts > until_us):
+            within = False
+    return within if at == end else None
+
+
 def parse_duration(text: str) -> float:
     """'90s', '15m', '1h', '7d' (or plain seconds) -> seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bridge.sflow.bus_frame import agent_filter, agent_subject, unframe
+from bridge.sflow.bus_frame import agent_filter, agent_subject, frame, unframe
 from tests.agent import datagram, packets, send
 from tests.integration.test_api import Bridge, bridge
 from tests.natsd import NatsServer, require
@@ -269,3 +269,35 @@ def test_a_live_reader_of_a_quiet_stream_stops_at_once(server: NatsServer, tmp_p
     reader.send_signal(signal.SIGTERM)  # nothing comes: before the change, it waited for a datagram for ever
     _, said = reader.communicate(timeout=5)
     assert reader.returncode == 0 and b"sflow-bridge: 0 datagrams" in said, said
+
+
+def test_hostile_messages_on_the_bus_are_skipped_and_counted(server: NatsServer, tmp_path: Path) -> None:
+    """Anyone who may publish on the stream's subjects can send anything: the reader skips what is not ours."""
+    import nats
+
+    good = [datagram(i, FRAMES, agent="192.0.2.7") for i in range(1, 7)]
+    with bridge("--publish", server.url) as b:
+        send(("127.0.0.1", b.udp), good[:3])
+        _until(b, lambda s: s["published"] == 3, "published")
+        whole = frame([(1, good[0])])
+
+        async def hostile() -> None:
+            nc = await nats.connect(server.url)
+            js = nc.jetstream()
+            for payload in (
+                b"",
+                b"not ours at all",
+                whole[:-1],  # cut short
+                whole[:4] + b"\0" * 8 + b"\xff\xff\xff\xff" + good[0],
+            ):  # a length far past the end
+                await js.publish("sflow.192.0.2.7", payload)
+            await nc.close()
+
+        asyncio.run(hostile())
+        send(("127.0.0.1", b.udp), good[3:])
+        _until(b, lambda s: s["published"] == 6, "published")
+    done = _consume(server.url, "--since", "1m", out=tmp_path / "o.pcap")
+    assert done.returncode == 0, done.stderr
+    assert b"sflow-bridge: 6 datagrams, 0 malformed" in done.stderr, done.stderr
+    assert b"agent 192.0.2.7 sub-agent 0: 6 datagrams (0 lost)" in done.stderr, done.stderr
+    assert b"sflow-bridge: skipped 4 messages on the bus that are not sflow-bridge's framing" in done.stderr
