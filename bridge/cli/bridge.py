@@ -342,9 +342,9 @@ def _consumer(args: argparse.Namespace, p: argparse.ArgumentParser) -> BusReader
         return None
     if args.read is not None or args.publish:
         p.error("--from reads the bus: it goes with neither -r nor --publish")
+    from bridge.sflow.agent_match import AgentMatch
     from bridge.sflow.bus_frame import BusError, parse_time
     from bridge.sources.bus import BusReader
-    from bridge.transport.capture_stream import AgentMatch
 
     _bus_options(args, p, args.from_bus, "--from")
     try:

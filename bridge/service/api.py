@@ -53,9 +53,10 @@ from bridge.service import agents_page
 from bridge.service.flows import MAX_TOP, QueryError, parse_by, report
 from bridge.service.history import History
 from bridge.service.http_server import ClientGone, Exchange, HttpServer, Request, is_loopback, json_error
+from bridge.sflow.agent_match import MAX_AGENT_PREFIXES, AgentMatch
 from bridge.sflow.reader import agent_text
 from bridge.transport.bus import BusLink
-from bridge.transport.capture_stream import MAX_AGENT_PREFIXES, AgentMatch, StreamClient, StreamHub
+from bridge.transport.capture_stream import StreamClient, StreamHub
 from bridge.transport.forwarding import NAME, Forwarder, SessionError, StateError, parse_session
 
 _SESSION_PATH = re.compile(r"^/forwarding/([^/]+)/json$")

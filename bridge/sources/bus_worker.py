@@ -19,9 +19,9 @@ import signal
 import sys
 from typing import Any
 
+from bridge.sflow.agent_match import AgentMatch
 from bridge.sflow.bus_frame import agent_of
 from bridge.sources.bus import READY, BusEnded, Consumer
-from bridge.transport.capture_stream import AgentMatch
 
 BUS_TOKEN_ENV = "SFLOW_BRIDGE_BUS_TOKEN"
 PIPE_SIZE = 1 << 20  # fewer, larger hand-overs (Linux allows 1 MB unprivileged)

@@ -441,7 +441,7 @@ def test_token_is_checked_before_the_filter() -> None:
 
 
 def test_agent_prefixes_per_stream_are_bounded() -> None:
-    from bridge.transport.capture_stream import MAX_AGENT_PREFIXES
+    from bridge.sflow.agent_match import MAX_AGENT_PREFIXES
 
     with served() as b:
         many = ",".join(f"10.{i // 256}.{i % 256}.0/24" for i in range(MAX_AGENT_PREFIXES + 1))

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.pcap import bpf
 from bridge.pcap.writer import DLT_EN10MB, OWN_LINKTYPE
-from bridge.transport.capture_stream import AgentMatch
+from bridge.sflow.agent_match import AgentMatch
 
 
 def rss_kb() -> int:
