@@ -24,12 +24,14 @@ import threading
 from collections import Counter, deque
 from typing import TYPE_CHECKING, Any, Final
 
-from bridge.sflow.bus_frame import FRAME, agent_subject, frame
+from bridge.sflow.bus_frame import FRAME, MAGIC, agent_subject
 
 if TYPE_CHECKING:
     import asyncio
 
 MAX_MESSAGE: Final = 256 * 1024  # bytes of datagrams in one message (NATS's default limit is 1 MB)
+TAKE_BYTES: Final = 16 * MAX_MESSAGE  # taken from the queue at once at most
+SUBJECTS_KEPT: Final = 65536  # agents whose subject is remembered; forgotten all at once past that
 MAX_QUEUED: Final = 64 << 20  # bytes waiting for the bus before datagrams are counted as unpublished
 BATCH_SECONDS: Final = 0.05  # what queues in this long goes out together: fewer, larger messages
 IN_FLIGHT: Final = 64  # messages awaiting their acknowledgement at once
@@ -54,7 +56,7 @@ class Publisher:
         self.retain_bytes = retain_bytes
         self.connect_options = connect_options or {}
         self.max_queued = max_queued
-        self.queue: deque[tuple[int, bytes]] = deque()  # (receive time in microseconds, datagram)
+        self.queue: deque[bytes] = deque()  # records: receive time in microseconds, length, datagram (FRAME)
         self.queued_in = 0  # bytes queued, written by the receive loop only
         self.queued_out = 0  # bytes taken from the queue, written by the publishing thread only
         self.published = 0  # datagrams acknowledged by the stream
@@ -64,16 +66,21 @@ class Publisher:
         self.connected = False
         self.stream_ready = False  # the stream exists with this bridge's settings
         self.problem = ""  # the last thing that went wrong, for the summary
+        self._subjects: dict[bytes, str] = {}  # agent address -> subject
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # ---- the receive loop's side: never waits
     def offer(self, data: bytes, now_us: int) -> None:
-        if self.queued_in - self.queued_out + len(data) > self.max_queued:
+        self.offer_record(FRAME.pack(now_us, len(data)) + data)
+
+    def offer_record(self, record: bytes) -> None:
+        """A record as the bus frames it (receive time, length, datagram), as the bridge hands them over."""
+        if self.queued_in - self.queued_out + len(record) > self.max_queued:
             self.overflow += 1
             return
-        self.queued_in += len(data)
-        self.queue.append((now_us, data))
+        self.queued_in += len(record)
+        self.queue.append(record)
 
     # ---- the publishing thread
     def start(self) -> None:
@@ -139,11 +146,13 @@ class Publisher:
         js = nc.jetstream(timeout=ACK_SECONDS)
         stream_ready = self.stream_ready = await self._ensure_stream(js)
         limit = asyncio.Semaphore(IN_FLIGHT)
+        loop = asyncio.get_running_loop()
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not self._stop.is_set() or (self.queue and self.connected):
                 if not stream_ready:
                     stream_ready = self.stream_ready = await self._ensure_stream(js)
+                took = loop.time()
                 batch = self._take()
                 if not batch:
                     await asyncio.sleep(BATCH_SECONDS)
@@ -156,6 +165,11 @@ class Publisher:
                     task = asyncio.create_task(self._publish(js, subject, records, limit))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
+                # what comes in the rest of the window goes together: a message per agent per window, not per
+                # datagram that happened to be there (each message costs an acknowledgement)
+                wait = BATCH_SECONDS - (loop.time() - took)
+                if wait > 0 and self.queued_in - self.queued_out < TAKE_BYTES and not self._stop.is_set():
+                    await asyncio.sleep(wait)
             if tasks:
                 await asyncio.wait(tasks, timeout=ACK_SECONDS)
         finally:
@@ -181,14 +195,14 @@ class Publisher:
             return False
         return True
 
-    def _take(self) -> list[tuple[int, bytes]]:
+    def _take(self) -> list[bytes]:
         batch = []
         size = 0
         queue = self.queue
-        while queue and size < 8 * MAX_MESSAGE:
+        while queue and size < TAKE_BYTES:
             item = queue.popleft()
             batch.append(item)
-            size += len(item[1])
+            size += len(item)
         self.queued_out += size
         return batch
 
@@ -200,28 +214,45 @@ class Publisher:
     def _count(self, n: int, reason: str) -> None:
         self.unpublished[reason] += n
 
-    def _messages(self, batch: list[tuple[int, bytes]]) -> list[tuple[str, list[tuple[int, bytes]]]]:
+    def _subject(self, record: bytes) -> str:
+        """The agent's subject of a record; remembered by the agent's address (bounded)."""
+        kind = record[16:20]  # the datagram's agent address type
+        key = record[16:24] if kind == b"\0\0\0\x01" else record[16:36] if kind == b"\0\0\0\x02" else b""
+        subject = self._subjects.get(key)
+        if subject is None:
+            subject = agent_subject(self.prefix, record[FRAME.size :])
+            if len(self._subjects) >= SUBJECTS_KEPT:
+                self._subjects.clear()
+            self._subjects[key] = subject
+        return subject
+
+    def _messages(self, batch: list[bytes]) -> list[tuple[str, list[bytes]]]:
         """The batch grouped by agent, in arrival order within each, cut to messages of at most MAX_MESSAGE."""
-        by_subject: dict[str, list[list[tuple[int, bytes]]]] = {}
+        by_subject: dict[str, list[list[bytes]]] = {}
         sizes: dict[str, int] = {}
+        subject_of = self._subject
         for item in batch:
-            subject = agent_subject(self.prefix, item[1])
-            chunks = by_subject.setdefault(subject, [[]])
-            if sizes.get(subject, 0) + len(item[1]) > MAX_MESSAGE and chunks[-1]:
-                chunks.append([])
+            subject = subject_of(item)
+            chunks = by_subject.get(subject)
+            if chunks is None:
+                chunks = by_subject[subject] = [[]]
                 sizes[subject] = 0
+            size = sizes[subject] + len(item)
+            if size > MAX_MESSAGE and chunks[-1]:
+                chunks.append([])
+                size = len(item)
             chunks[-1].append(item)
-            sizes[subject] = sizes.get(subject, 0) + len(item[1])
+            sizes[subject] = size
         return [(s, chunk) for s, chunks in by_subject.items() for chunk in chunks]
 
-    async def _publish(self, js: Any, subject: str, records: list[tuple[int, bytes]],
+    async def _publish(self, js: Any, subject: str, records: list[bytes],
                        limit: asyncio.Semaphore) -> None:  # fmt: skip
 
         import nats.errors
         import nats.js.errors
 
         try:
-            await js.publish(subject, frame(records), stream=self.stream)
+            await js.publish(subject, MAGIC + b"".join(records), stream=self.stream)
             self.published += len(records)
             self.messages += 1
         except nats.js.errors.NoStreamResponseError:

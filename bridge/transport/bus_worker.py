@@ -57,10 +57,10 @@ def main() -> int:
         buf += data
         at = 0
         while len(buf) - at >= FRAME.size:
-            ts, n = FRAME.unpack_from(buf, at)
+            _ts, n = FRAME.unpack_from(buf, at)
             if len(buf) - at - FRAME.size < n:
                 break
-            publisher.offer(buf[at + FRAME.size : at + FRAME.size + n], ts)
+            publisher.offer_record(buf[at : at + FRAME.size + n])  # the record as framed: no copy but this one
             at += FRAME.size + n
         buf = buf[at:]
     publisher.close(2.0)

@@ -36,3 +36,17 @@ def test_records_within_says_whole_exactly_when_unframe_reads_it(tail: bytes) ->
 
 def test_a_record_header_is_twelve_bytes() -> None:
     assert FRAME.size == 12 and frame([(1, b"xy")]) == b"SFB1" + FRAME.pack(1, 2) + b"xy"
+
+
+def test_the_publishers_subjects_are_right_and_bounded() -> None:
+    from bridge.sflow.bus_frame import agent_subject
+    from bridge.transport.bus import SUBJECTS_KEPT, Publisher
+
+    p = Publisher(["nats://127.0.0.1:4222"])
+    v6 = b"\0\0\0\x05\0\0\0\x02" + bytes(range(16)) + b"\0" * 16
+    for data in (v6, b"\0\0\0\x05\0\0\0\x09junk", b"\0\0"):
+        assert p._subject(FRAME.pack(1, len(data)) + data) == agent_subject("sflow", data)
+    for i in range(SUBJECTS_KEPT + 10):  # as many agents as a hostile sender makes up, and more
+        data = b"\0\0\0\x05\0\0\0\x01" + i.to_bytes(4, "big") + b"\0\0\0\0" + i.to_bytes(4, "big")
+        assert p._subject(FRAME.pack(1, len(data)) + data) == "sflow." + ".".join(str(b) for b in i.to_bytes(4, "big"))
+        assert len(p._subjects) <= SUBJECTS_KEPT
