@@ -316,6 +316,41 @@ class NatsServer:
         self.proc.wait(10)
 
 
+def publishing_process(url: str, datagrams: list[bytes], rate: int, total: int) -> None:
+    """The publishing process alone (bridge/transport/bus_worker.py): fed records at a fixed rate, as the bridge
+    hands them over; its CPU time per datagram, and what it published."""
+    import json
+
+    from bridge.sflow.bus_frame import FRAME
+
+    now = int(time.time() * 1e6)
+    records = [FRAME.pack(now + i, len(d)) + d for i, d in enumerate(datagrams)]
+    config = {"servers": [url], "stream": "SFLOW", "prefix": "sflow", "retain": 3600, "retain_bytes": None,
+              "creds": None}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "bridge.transport.bus_worker", json.dumps(config)], env=ENV,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    if proc.stdout.readline().strip() != b"ready":
+        raise SystemExit("bench_bridge: the publishing process did not start")
+    start = time.perf_counter()
+    sent = 0
+    while sent < total:
+        due = min(int((time.perf_counter() - start) * rate), total)
+        if due > sent:
+            proc.stdin.write(b"".join(records[i % len(records)] for i in range(sent, due)))
+            proc.stdin.flush()
+            sent = due
+        else:
+            time.sleep(0.002)  # pacing the feed
+    proc.stdin.close()
+    report = json.loads(proc.stdout.read().decode().strip().splitlines()[-1])
+    _, _, usage = os.wait4(proc.pid, 0)
+    cpu = usage.ru_utime + usage.ru_stime
+    lost = sum(report["unpublished"].values())
+    print(f"  the publishing process alone, fed {total:,d} at {rate:,d}/s: {report['published']:,d} published in "
+          f"{report['messages']:,d} messages, {lost:,d} not, {cpu / total * 1e6:.2f} us of CPU a datagram")  # fmt: skip
+
+
 def bus(rate: int, seconds: float, rounds: int, replay: int) -> None:
     """Publishing's cost at a fixed live rate (the bridge's CPU per datagram, --publish off and on, and what
     was lost), then the consumer's replay rate into pcap beside the conversion of the same datagrams from a file."""
@@ -339,6 +374,7 @@ def bus(rate: int, seconds: float, rounds: int, replay: int) -> None:
             off, on = min(cost["off"]), min(cost["on"])
             print(f"  best of each: {off:.2f} vs {on:.2f} us a datagram: publishing costs {(on / off - 1) * 100:.1f} %"
                   " of the bridge's CPU at this rate")  # fmt: skip
+            publishing_process(server.url, datagrams, rate, int(rate * seconds))
             # the replay: the stream now holds rounds x rate x seconds datagrams; a file of the same count beside it
             info = subprocess.run([*BRIDGE, "--from", server.url, "--since", "1h", "--api", "none", "-w", os.devnull],
                                   capture_output=True, env=ENV, timeout=600)  # fmt: skip
