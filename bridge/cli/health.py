@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 ESTABLISHED = "01"  # the st column of /proc/net/tcp
@@ -17,31 +18,26 @@ def _port(hexport: str) -> int:
     return int(hexport.rsplit(":", 1)[1], 16)
 
 
-def listening(port: int) -> bool:
-    for name in ("/proc/net/udp", "/proc/net/udp6"):
+def _any_socket(names: tuple[str, str], test: Callable[[list[str]], bool]) -> bool:
+    """Does a socket of these /proc/net tables (IPv4 and IPv6) pass ``test`` on its row's fields?"""
+    for name in names:
         try:
             with open(name) as f:
                 next(f)
-                for line in f:
-                    if _port(line.split()[1]) == port:
-                        return True
+                if any(test(line.split()) for line in f):
+                    return True
         except (OSError, StopIteration, IndexError, ValueError):
             continue
     return False
+
+
+def listening(port: int) -> bool:
+    return _any_socket(("/proc/net/udp", "/proc/net/udp6"), lambda fields: _port(fields[1]) == port)
 
 
 def connected(port: int) -> bool:
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(name) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == ESTABLISHED and _port(fields[2]) == port:
-                        return True
-        except (OSError, StopIteration, IndexError, ValueError):
-            continue
-    return False
+    return _any_socket(("/proc/net/tcp", "/proc/net/tcp6"),
+                       lambda fields: fields[3] == ESTABLISHED and _port(fields[2]) == port)  # fmt: skip
 
 
 def bus_port(args: list[str]) -> int | None:

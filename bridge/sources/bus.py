@@ -29,6 +29,12 @@ READY: Final = b"ready\n"  # the reading process's first words: the bus answered
 READ_SIZE: Final = 1 << 20
 
 
+def subject_filter(prefix: str, agents: list[str] | None) -> str:
+    """What the server is asked for: the agents' subjects when they are one prefix, the whole stream otherwise."""
+    filters = [f for cidr in agents or [] for f in agent_filter(prefix, cidr)]
+    return filters[0] if len(filters) == 1 else f"{prefix}.>"
+
+
 class BusEnded(Exception):
     """The read ended early: a one-line reason."""
 
@@ -50,15 +56,13 @@ class Consumer:
     ) -> None:
         self.servers = servers
         self.stream = stream
-        filters = [f for cidr in agents or [] for f in agent_filter(prefix, cidr)]
-        self.subject = filters[0] if len(filters) == 1 else f"{prefix}.>"
+        self.subject = subject_filter(prefix, agents)
         self.wants = wants  # the agents' own test, where the subject cannot say it all
         self.since = since
         self.since_us = int(since * 1_000_000) if since is not None else None
         self.until_us = int(until * 1_000_000) if until is not None else None
         self.follow = follow
         self.connect_options = connect_options or {}
-        self.messages = 0
         self.malformed = 0  # messages that are not the bridge's framing
         self.finished = False  # a datagram past ``until`` was seen: the read is over
 
@@ -134,7 +138,6 @@ class Consumer:
                 # from the server until the bridge took what it had
                 if done.is_set():
                     return
-                self.messages += 1
                 data = self.framed(msg.data)
                 if data:
                     try:
@@ -167,8 +170,7 @@ class BusReader:
                  since: float | None, until: float | None, follow: bool, creds: str | None) -> None:  # fmt: skip
         self.servers = servers
         self.stream = stream
-        filters = [f for cidr in agents or [] for f in agent_filter(prefix, cidr)]
-        self.subject = filters[0] if len(filters) == 1 else f"{prefix}.>"
+        self.subject = subject_filter(prefix, agents)
         self.config = {"servers": servers, "stream": stream, "prefix": prefix, "agents": agents or [],
                        "since": since, "until": until, "follow": follow, "creds": creds}  # fmt: skip
         self.should_stop: Callable[[], bool] = lambda: False
